@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+QUESTION ?= How does speculative decoding speed up LLM inference?
+
+.PHONY: install run test bench eval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Ingest the bundled corpus (a no-op when the store is already current), then search.
+run: install
+	$(BIN)/rag ingest data/corpus
+	$(BIN)/rag search "$(QUESTION)" -k 5
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/ingest_search.py
+
+eval: install
+	$(BIN)/python evals/retrieval.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,179 @@
+"""Command line: ``rag ingest``, ``rag search``, ``rag info``.
+
+Every command takes ``--json`` for agents (one JSON document on stdout) and turns
+our typed errors into one line on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .assistant import Assistant
+from .errors import RagError
+from .retrieve.filters import SearchFilters
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over paper abstracts.")
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # one error, one line
+
+
+class State:
+    data_dir: Optional[Path] = None
+
+
+state = State()
+
+
+@app.callback()
+def main(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for info, -vv for debug logs."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Store location (default: RAG_DATA_DIR)."),
+) -> None:
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        for noisy in ("chromadb", "httpx", "bm25s"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    state.data_dir = data_dir
+
+
+def _assistant() -> Assistant:
+    try:
+        return Assistant(data_dir=state.data_dir) if state.data_dir else Assistant()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        raise RagError(f"{field}: {first['msg']}") from None
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files or directories (default: the bundled corpus)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Parse, deduplicate, embed and store abstracts. Safe to re-run; only changes are written."""
+    try:
+        a = _assistant()
+        if as_json or not sys.stderr.isatty():
+            report = a.ingest(paths or None)
+        else:
+            with Progress(
+                TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+            ) as bar:
+                task = bar.add_task("ingest", total=None)
+                report = a.ingest(paths or None, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json(report.model_dump())
+    else:
+        table = Table(title=f"ingest report ({report.seconds:.1f}s)", show_header=False)
+        for key in ("files", "records", "added", "updated", "unchanged", "removed", "duplicates", "chunks_written"):
+            table.add_row(key, str(getattr(report, key)))
+        table.add_row("rejected", str(len(report.rejected)))
+        out.print(table)
+        for r in report.rejected:
+            err.print(f"[yellow]rejected[/] {r.where}: {r.reason}", highlight=False)
+    # Nothing usable came out of the input: that is a failure, not a warning.
+    if report.rejected and report.records == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: Optional[int] = typer.Option(None, "--k", "-k", help="Number of results (default RAG_TOP_K)."),
+    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
+    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
+    source: Optional[str] = typer.Option(None, help="Only papers from this source file (name)."),
+    mode: str = typer.Option("hybrid", help="hybrid, bm25 or dense."),
+    as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
+) -> None:
+    """Hybrid BM25 + dense search over the stored abstracts."""
+    try:
+        filters = SearchFilters(year_min=year_min, year_max=year_max, source=source)
+    except ValidationError as exc:
+        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
+        return
+    try:
+        hits = _assistant().search(query, k=k, filters=filters, mode=mode)
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json([h.model_dump() for h in hits])
+        return
+    if not hits:
+        out.print("no results (is the store empty? run `rag ingest`)")
+        return
+    for rank, h in enumerate(hits, start=1):
+        year = f" ({h.year})" if h.year else ""
+        out.print(f"[bold]{rank}. {h.title or '(untitled)'}[/]{year}  [dim]{h.doc_id} · {h.source} · {h.score:.4f}[/]", highlight=False)
+        snippet = h.text if len(h.text) <= 300 else h.text[:297] + "..."
+        out.print(f"   {snippet}", highlight=False, markup=False)
+
+
+@app.command()
+def document(doc_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one stored document in full."""
+    try:
+        doc = _assistant().document(doc_id)
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if doc is None:
+        _fail(f"doc_id {doc_id}: no such document")
+        return
+    if as_json:
+        _emit_json(doc.model_dump())
+        return
+    out.print(f"[bold]{doc.title or '(untitled)'}[/] ({doc.year or 'year unknown'})", highlight=False)
+    if doc.authors:
+        out.print(", ".join(doc.authors), highlight=False)
+    out.print(f"[dim]{doc.doc_id} · {doc.source}[/]", highlight=False)
+    out.print(doc.abstract, highlight=False, markup=False)
+
+
+@app.command()
+def info(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Where the store is, what is in it, and which models are configured."""
+    try:
+        data = _assistant().info()
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json(data)
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

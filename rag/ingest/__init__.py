@@ -1,0 +1,1 @@
+"""Ingestion: read files, parse records, deduplicate, write to the store."""

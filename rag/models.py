@@ -1,0 +1,67 @@
+"""Plain data objects that cross module boundaries (records, hits, reports).
+
+They are pydantic models so that every interface (CLI ``--json``, HTTP, agents)
+serialises them the same way with ``model_dump()``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Document(BaseModel):
+    """One paper: the unit we deduplicate, store and cite."""
+
+    doc_id: str = Field(description="Stable content hash of the normalised abstract.")
+    title: str = Field("", description="Paper title; empty only when the source has none.")
+    abstract: str
+    authors: list[str] | None = Field(None, description="Author names, when the source states them.")
+    year: int | None = Field(None, description="Publication year, when the source states it.")
+    source: str = Field(description="Where it came from: 'file:line'.")
+    also_in: list[str] = Field(default_factory=list, description="Other places the same paper was seen.")
+
+    @property
+    def source_file(self) -> str:
+        return self.source.rsplit(":", 1)[0]
+
+
+class Hit(BaseModel):
+    """One search result: a chunk of a document with its fused score."""
+
+    doc_id: str
+    title: str
+    text: str
+    score: float
+    source: str
+    year: int | None = None
+    chunk: int = 0
+    dense_score: float | None = Field(None, description="Cosine-based similarity from the dense retriever, if it ranked this chunk.")
+    bm25_score: float | None = Field(None, description="BM25 score, if BM25 ranked this chunk.")
+
+
+class Rejection(BaseModel):
+    """Input that was not ingested, and why."""
+
+    where: str = Field(description="File, or 'file:line' for a single record.")
+    reason: str
+
+
+class IngestReport(BaseModel):
+    """What an ingest run did. Counts are documents unless named otherwise."""
+
+    files: int = 0
+    records: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    chunks_written: int = 0
+    rejected: list[Rejection] = Field(default_factory=list)
+    skipped_files: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+    collection: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected

@@ -1,0 +1,125 @@
+"""BM25 over the stored chunks (bm25s + PyStemmer), persisted next to the store.
+
+We drive bm25s directly rather than through llama-index's ``BM25Retriever`` because
+that class fixes its metadata filters when it is built, while our filters change
+per query; bm25s' ``weight_mask`` applies a vectorised per-query mask instead.
+The index is rebuilt from Chroma (the source of truth) whenever the store's
+write generation differs from the one the index was built at.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from ..store import Store
+from .filters import SearchFilters
+
+log = logging.getLogger(__name__)
+
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def _tokens(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def index_text(node: TextNode) -> str:
+    return f"{node.metadata.get('title', '')}\n{node.text}"
+
+
+class BM25Index:
+    def __init__(self, bm25: bm25s.BM25 | None, nodes: list[TextNode]) -> None:
+        self.bm25 = bm25
+        self.nodes = nodes
+        self.years = np.array([int(n.metadata.get("year", -1)) for n in nodes], dtype=np.int64)
+        self.sources = np.array([n.metadata.get("source_name", "") for n in nodes], dtype=object)
+
+    @classmethod
+    def build(cls, nodes: list[TextNode]) -> "BM25Index":
+        if not nodes:
+            return cls(None, [])
+        bm25 = bm25s.BM25()
+        bm25.index(_tokens([index_text(n) for n in nodes]), show_progress=False)
+        return cls(bm25, nodes)
+
+    def search(self, query: str, k: int, filters: SearchFilters | None = None) -> list[NodeWithScore]:
+        if self.bm25 is None or not query.strip():
+            return []
+        tokens = _tokens([query])
+        if not tokens[0]:
+            return []
+        mask = filters.mask(self.years, self.sources) if filters else None
+        if mask is not None and not mask.any():
+            return []
+        k = min(k, len(self.nodes))
+        idx, scores = self.bm25.retrieve(tokens, k=k, weight_mask=mask, show_progress=False, n_threads=1)
+        return [
+            NodeWithScore(node=self.nodes[int(i)], score=float(s))
+            for i, s in zip(idx[0], scores[0])
+            if s > 0
+        ]
+
+    # --- persistence -------------------------------------------------------------
+    def save(self, folder: Path, generation: int) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.bm25 is not None:
+            self.bm25.save(str(tmp / "bm25"))
+        with (tmp / "nodes.jsonl").open("w", encoding="utf-8") as f:
+            for n in self.nodes:
+                f.write(json.dumps({"id": n.node_id, "text": n.text, "metadata": n.metadata}) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps({"generation": generation, "nodes": len(self.nodes)}))
+        # Swap in the finished index in one rename, so a reader never sees half of one.
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path, generation: int) -> "BM25Index | None":
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            if manifest.get("generation") != generation:
+                return None
+            nodes = []
+            with (folder / "nodes.jsonl").open(encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    nodes.append(TextNode(id_=row["id"], text=row["text"], metadata=row["metadata"]))
+            bm25 = bm25s.BM25.load(str(folder / "bm25")) if nodes else None
+            return cls(bm25, nodes)
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("BM25 index at %s unusable (%s); rebuilding", folder, exc)
+            return None
+
+
+def bm25_folder(store: Store) -> Path:
+    return store.settings.data_dir / "bm25" / store.name
+
+
+def load_or_build(store: Store) -> BM25Index:
+    folder = bm25_folder(store)
+    generation = store.generation()
+    index = BM25Index.load(folder, generation)
+    if index is None:
+        index = refresh(store)
+    return index
+
+
+def refresh(store: Store) -> BM25Index:
+    generation = store.generation()
+    index = BM25Index.build(list(store.iter_nodes()))
+    index.save(bm25_folder(store), generation)
+    log.info("BM25 index rebuilt: %d chunks (generation %d)", len(index.nodes), generation)
+    return index

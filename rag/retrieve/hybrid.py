@@ -1,0 +1,114 @@
+"""Hybrid search: BM25 and dense rankings fused with weighted reciprocal rank fusion.
+
+The dense side is llama-index's ``VectorIndexRetriever`` over the Chroma vector
+store. Fusion is written here instead of using ``QueryFusionRetriever`` because
+that class resolves the global ``Settings.llm`` (a remote default) when built,
+and we want per-retriever weights; RRF itself is a few lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.retrievers import VectorIndexRetriever
+from llama_index.core.schema import NodeWithScore
+
+from ..embeddings import Embedder, LlamaIndexEmbedding
+from ..models import Hit
+from ..settings import Settings
+from ..store import Store
+from .bm25 import BM25Index, load_or_build
+from .filters import SearchFilters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ranked:
+    node: NodeWithScore
+    fused: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+def rrf(rankings: dict[str, list[NodeWithScore]], weights: dict[str, float], k: int) -> list[Ranked]:
+    """Weighted reciprocal rank fusion: score = sum_w w / (k + rank)."""
+    fused: dict[str, Ranked] = {}
+    for name, ranking in rankings.items():
+        for rank, item in enumerate(ranking, start=1):
+            entry = fused.setdefault(item.node.node_id, Ranked(node=item, fused=0.0))
+            entry.fused += weights.get(name, 1.0) / (k + rank)
+            setattr(entry, f"{name}_rank", rank)
+            setattr(entry, f"{name}_score", item.score)
+    return sorted(fused.values(), key=lambda r: r.fused, reverse=True)
+
+
+class HybridRetriever:
+    """``retrieve(query, k, filters) -> list[Hit]``, one hit per document."""
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self._index = VectorStoreIndex.from_vector_store(
+            store.vector_store, embed_model=LlamaIndexEmbedding(embedder)
+        )
+        self._bm25: BM25Index | None = None
+        self._bm25_generation = -1
+
+    @property
+    def bm25(self) -> BM25Index:
+        generation = self.store.generation()
+        if self._bm25 is None or generation != self._bm25_generation:
+            self._bm25 = load_or_build(self.store)
+            self._bm25_generation = generation
+        return self._bm25
+
+    def dense(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
+        if self.store.count() == 0:
+            return []
+        retriever = VectorIndexRetriever(
+            self._index,
+            similarity_top_k=n,
+            filters=filters.to_llama() if filters else None,
+        )
+        return retriever.retrieve(query)
+
+    def sparse(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
+        return self.bm25.search(query, n, filters)
+
+    def retrieve(self, query: str, k: int, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[Hit]:
+        n = max(self.settings.candidates, k * 3)
+        rankings: dict[str, list[NodeWithScore]] = {}
+        if mode in ("hybrid", "dense"):
+            rankings["dense"] = self.dense(query, n, filters)
+        if mode in ("hybrid", "bm25"):
+            rankings["bm25"] = self.sparse(query, n, filters)
+        weights = {"dense": self.settings.dense_weight, "bm25": self.settings.bm25_weight}
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for r in rrf(rankings, weights, self.settings.rrf_k):
+            meta = r.node.node.metadata
+            doc_id = meta.get("doc_id") or r.node.node.ref_doc_id
+            if doc_id in seen:
+                continue  # keep each document's best chunk only
+            seen.add(doc_id)
+            hits.append(
+                Hit(
+                    doc_id=doc_id,
+                    title=meta.get("title", ""),
+                    text=r.node.node.get_content(),
+                    score=round(r.fused, 6),
+                    source=meta.get("source", ""),
+                    year=meta.get("year"),
+                    chunk=int(meta.get("chunk", 0)),
+                    dense_score=r.dense_score,
+                    bm25_score=r.bm25_score,
+                )
+            )
+            if len(hits) == k:
+                break
+        return hits

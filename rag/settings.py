@@ -1,0 +1,114 @@
+"""All configuration in one place.
+
+Every field can be set from the environment or a ``.env`` file with the ``RAG_`` prefix
+(``RAG_DATA_DIR``, ``RAG_CHUNK_SIZE``...); ``.env.example`` mirrors this file. The
+OpenAI key and base URL also accept the SDK's own names (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``) so existing setups work unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Bumped whenever parsing or chunking changes what lands in the store, so that an
+#: old index is never reused with records it would not produce any more.
+INDEX_FORMAT_VERSION = 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("rag")),
+        description="Directory holding the Chroma store and the BM25 index.",
+    )
+    corpus_paths: list[Path] = Field(
+        default_factory=lambda: [Path("data/corpus")],
+        description="What `make run` / `rag ingest` with no argument ingests.",
+    )
+
+    # --- store ---------------------------------------------------------------------
+    store: Literal["embedded"] = Field(
+        "embedded", description="Chroma mode: 'embedded' (PersistentClient in data_dir)."
+    )
+    collection_prefix: str = Field(
+        "abstracts", description="Collection names are '<prefix>-<hash of index settings>'."
+    )
+
+    # --- embeddings ----------------------------------------------------------------
+    embed_backend: Literal["minilm-onnx", "openai", "hashing"] = Field(
+        "minilm-onnx",
+        description="'minilm-onnx' (local, default), 'openai' (needs a key), "
+        "'hashing' (tiny deterministic embedder for tests; no semantics).",
+    )
+    embed_model: str = Field(
+        "text-embedding-3-small", description="Model name for the 'openai' embedding backend."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=2048, description="Texts per embedding call.")
+    embed_threads: int = Field(2, ge=1, description="CPU threads for the local embedding model.")
+    embed_max_tokens: int = Field(
+        256, ge=16, le=512, description="Word pieces the local model reads per chunk (it truncates past this)."
+    )
+
+    # --- chunking ------------------------------------------------------------------
+    chunk_size: int = Field(320, ge=32, description="Chunk size in tiktoken (cl100k_base) tokens.")
+    chunk_overlap: int = Field(48, ge=0, description="Tokens shared by consecutive chunks.")
+
+    # --- ingestion -----------------------------------------------------------------
+    near_duplicate_threshold: float = Field(
+        0.7, gt=0, le=1, description="Word-shingle (5-gram) Jaccard at or above which two abstracts are one paper."
+    )
+    max_record_chars: int = Field(
+        100_000, ge=1000, description="A line or record longer than this is rejected, not ingested."
+    )
+    max_file_mb: float = Field(512, gt=0, description="Files larger than this are rejected unread.")
+
+    # --- search --------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=200, description="Results returned by search when k is not given.")
+    candidates: int = Field(40, ge=1, description="Candidates each retriever contributes before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (higher flattens ranks).")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
+
+    # --- OpenAI-compatible endpoint ------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="Key for the OpenAI-compatible endpoint (only used when a backend asks for it).",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server...).",
+    )
+
+    # --- misc ----------------------------------------------------------------------
+    log_level: str = Field("WARNING", description="Logging level for the 'rag' loggers.")
+
+    def index_fingerprint(self) -> dict[str, object]:
+        """The settings that decide what the vectors mean; any change means a new index."""
+        model = self.embed_model if self.embed_backend == "openai" else self.embed_backend
+        return {
+            "format": INDEX_FORMAT_VERSION,
+            "embed_backend": self.embed_backend,
+            "embed_model": model,
+            "embed_max_tokens": self.embed_max_tokens if self.embed_backend == "minilm-onnx" else None,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "tokenizer": "cl100k_base",
+        }
+
+    @property
+    def collection_name(self) -> str:
+        blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()
+        return f"{self.collection_prefix}-{hashlib.sha256(blob).hexdigest()[:12]}"

@@ -1,0 +1,164 @@
+"""The Chroma store: one collection per index fingerprint, written through llama-index.
+
+Writes are ordered so an interrupted ingest never loses what was stored and is
+simply resumed by running it again:
+
+* all chunks of a document go to Chroma in one ``add`` call, and a document counts
+  as stored only when every one of its chunks is present with the same content;
+* new versions are written before old versions are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core.schema import TextNode
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from . import offline  # noqa: F401  (telemetry off before chromadb is used)
+from .errors import StoreError
+from .models import Document
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+PAGE = 5000  # rows per Chroma get() page: bounded memory on big collections
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    doc_id: str
+    source: str
+    title: str
+    chunks_present: int
+    chunks_expected: int
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks_present == self.chunks_expected
+
+
+def make_client(settings: Settings):
+    """Chroma client for the configured mode (embedded by default)."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(settings.data_dir / "chroma"),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+    except Exception as exc:
+        raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({exc})") from exc
+
+
+class Store:
+    def __init__(self, settings: Settings, client=None) -> None:
+        self.settings = settings
+        self.name = settings.collection_name
+        self.client = client or make_client(settings)
+        self.collection = self.client.get_or_create_collection(
+            self.name,
+            embedding_function=None,  # we always pass our own vectors; never Chroma's downloader
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"index": str(sorted(settings.index_fingerprint().items())), "generation": 0},
+        )
+        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+
+    # --- reading -------------------------------------------------------------------
+    def count(self) -> int:
+        return self.collection.count()
+
+    def generation(self) -> int:
+        """A counter bumped by every write; derived indexes (BM25) compare against it."""
+        meta = self.client.get_collection(self.name).metadata or {}
+        return int(meta.get("generation", 0))
+
+    def bump_generation(self) -> int:
+        meta = dict(self.client.get_collection(self.name).metadata or {})
+        meta["generation"] = int(meta.get("generation", 0)) + 1
+        self.collection.modify(metadata=meta)
+        return meta["generation"]
+
+    def _pages(self, where: dict | None = None, include: list[str] | None = None) -> Iterator[dict]:
+        offset = 0
+        while True:
+            page = self.collection.get(where=where, include=include or ["metadatas"], limit=PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            yield page
+            offset += len(page["ids"])
+
+    def stored_docs(self, where: dict | None = None) -> dict[str, StoredDoc]:
+        """Per-document state (chunks present vs expected) for the docs matching ``where``."""
+        seen: dict[str, list[dict]] = defaultdict(list)
+        for page in self._pages(where):
+            for meta in page["metadatas"]:
+                seen[meta["doc_id"]].append(meta)
+        return {
+            doc_id: StoredDoc(
+                doc_id=doc_id,
+                source=metas[0].get("source", ""),
+                title=metas[0].get("title", ""),
+                chunks_present=len({m.get("chunk") for m in metas}),
+                chunks_expected=int(metas[0].get("n_chunks", 1)),
+            )
+            for doc_id, metas in seen.items()
+        }
+
+    def states(self, doc_ids: Iterable[str]) -> dict[str, StoredDoc]:
+        ids = list(doc_ids)
+        out: dict[str, StoredDoc] = {}
+        for start in range(0, len(ids), 500):
+            out.update(self.stored_docs({"doc_id": {"$in": ids[start : start + 500]}}))
+        return out
+
+    def documents_from_files(self, source_files: list[str]) -> dict[str, StoredDoc]:
+        if not source_files:
+            return {}
+        return self.stored_docs({"source_file": {"$in": source_files}})
+
+    def get_document(self, doc_id: str) -> Document | None:
+        got = self.collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        rows = sorted(zip(got["metadatas"], got["documents"]), key=lambda r: r[0].get("chunk", 0))
+        meta = rows[0][0]
+        abstract = meta.get("abstract") or rows[0][1]
+        return Document(
+            doc_id=doc_id,
+            title=meta.get("title", ""),
+            abstract=abstract,
+            authors=meta["authors"].split("; ") if meta.get("authors") else None,
+            year=meta.get("year"),
+            source=meta.get("source", ""),
+            also_in=meta["also_in"].split(" | ") if meta.get("also_in") else [],
+        )
+
+    def iter_nodes(self) -> Iterator[TextNode]:
+        """Every stored chunk as a node (text + metadata), page by page."""
+        for page in self._pages(include=["metadatas", "documents"]):
+            for node_id, meta, text in zip(page["ids"], page["metadatas"], page["documents"]):
+                yield TextNode(id_=node_id, text=text or "", metadata=_public(meta))
+
+    # --- writing -------------------------------------------------------------------
+    def add(self, nodes: list[TextNode]) -> None:
+        try:
+            self.vector_store.add(nodes)
+        except Exception as exc:
+            raise StoreError(f"collection {self.name}: write failed ({exc})") from exc
+
+    def delete_docs(self, doc_ids: Iterable[str]) -> None:
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            self.collection.delete(where={"doc_id": {"$in": ids[start : start + 500]}})
+
+
+_INTERNAL = {"_node_content", "_node_type", "document_id", "ref_doc_id"}
+
+
+def _public(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k not in _INTERNAL}
