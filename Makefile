@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run test bench eval clean
+.PHONY: install run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,6 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest_search.py
-
-eval: install
-	$(BIN)/python evals/retrieval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

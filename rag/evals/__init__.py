@@ -1,0 +1,1 @@
+"""Evaluation: the question set and deterministic metrics (no remote judge)."""

@@ -1,0 +1,33 @@
+"""Retrieval quality of each retriever on the question set."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Callable
+
+from . import metrics
+from .questions import Question
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+def evaluate(search: Callable[[str, int, str], list[str]], questions: list[Question], k: int = 10) -> dict[str, dict[str, float]]:
+    """search(query, k, mode) -> ranked doc ids. Returns {mode: {metric: mean}}."""
+    scored = [q for q in questions if q.gold_doc_ids]
+    results: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        rows = []
+        for q in scored:
+            ranked = search(q.question, k, mode)
+            gold = set(q.gold_doc_ids)
+            rows.append(
+                {
+                    "recall@5": metrics.recall_at_k(ranked, gold, 5),
+                    "hit@5": metrics.hit_at_k(ranked, gold, 5),
+                    "mrr@10": metrics.mrr(ranked, gold, 10),
+                    "ndcg@10": metrics.ndcg_at_k(ranked, gold, 10),
+                }
+            )
+        results[mode] = {name: round(statistics.fmean(r[name] for r in rows), 4) for name in rows[0]}
+        results[mode]["questions"] = len(rows)
+    return results

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from rag.cli import app
+
+from .helpers import ABSTRACT_A, write
+
+runner = CliRunner()
+
+
+def rag(tmp_path, *args):
+    return runner.invoke(app, ["--data-dir", str(tmp_path / "store"), *args], env={"RAG_EMBED_BACKEND": "hashing"})
+
+
+def test_ingest_search_document_info_as_json(tmp_path, corpus_copy):
+    result = rag(tmp_path, "ingest", str(corpus_copy), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["added"] == 307 and report["duplicates"] == 2
+
+    result = rag(tmp_path, "search", "word sense disambiguation", "-k", "3", "--year-min", "2019", "--json")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert len(hits) == 3 and all(h["year"] >= 2019 for h in hits)
+
+    result = rag(tmp_path, "document", hits[0]["doc_id"], "--json")
+    assert json.loads(result.stdout)["doc_id"] == hits[0]["doc_id"]
+
+    info = json.loads(rag(tmp_path, "info", "--json").stdout)
+    assert info["documents"] == 307 and info["embed_backend"] == "hashing"
+
+
+def test_human_output(tmp_path, corpus_copy):
+    rag(tmp_path, "ingest", str(corpus_copy))
+    result = rag(tmp_path, "search", "GlossBERT gloss knowledge", "-k", "2")
+    assert result.exit_code == 0 and "1. GlossBERT" in result.stdout
+
+
+def test_errors_are_one_clean_line(tmp_path):
+    result = rag(tmp_path, "ingest", str(tmp_path / "missing.txt"))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.txt'}: no such file or directory"]
+    assert "Traceback" not in result.output
+
+    (tmp_path / "bin.txt").write_bytes(b"\x00\x01")
+    result = rag(tmp_path, "ingest", str(tmp_path / "bin.txt"))
+    assert result.exit_code == 1 and "bin.txt: binary file" in result.stderr
+
+    result = rag(tmp_path, "search", "x", "--year-min", "2024", "--year-max", "2000")
+    assert result.exit_code == 2 and "year_min" in result.stderr
+
+    result = rag(tmp_path, "document", "nope")
+    assert result.exit_code == 1 and "no such document" in result.stderr
+
+
+def test_partial_input_still_ingests_and_warns(tmp_path):
+    write(tmp_path / "in" / "ok.txt", ABSTRACT_A + "\n")
+    (tmp_path / "in" / "bad.txt").write_bytes(b"\xff\xfe\x00")
+    result = rag(tmp_path, "ingest", str(tmp_path / "in"))
+    assert result.exit_code == 0
+    assert "bad.txt: binary file" in result.stderr
