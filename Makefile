@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Ingest the bundled corpus (a no-op when the store is already current), then search.
+# Ingest the bundled corpus (a no-op when the store is already current), show the
+# evidence search finds, then answer with citations using the embedded model.
 run: install
 	$(BIN)/rag ingest data/corpus
-	$(BIN)/rag search "$(QUESTION)" -k 5
+	$(BIN)/rag search "$(QUESTION)" -k 3
+	$(BIN)/rag ask "$(QUESTION)"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -16,10 +16,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import queue
+import threading
+from typing import Iterator
+
+from .answer.answerer import Answerer, Deps
 from .embeddings import Embedder, make_embedder
+from .llm import LLM
+from .llm.factory import make_llm
 from .errors import InputError
 from .ingest.pipeline import Progress, ingest
-from .models import Document, Hit, IngestReport
+from .models import Answer, Document, Hit, IngestReport
 from .retrieve.filters import SearchFilters
 from .retrieve.hybrid import HybridRetriever
 from .settings import Settings
@@ -37,6 +44,7 @@ class Assistant:
         *,
         data_dir: str | Path | None = None,
         embedder: Embedder | None = None,
+        llm: LLM | None = None,
         **overrides: Any,
     ) -> None:
         if data_dir is not None:
@@ -47,6 +55,7 @@ class Assistant:
             settings = settings.model_copy(update=overrides)
         self.settings = settings
         self._embedder = embedder
+        self._llm = llm
         self._store: Store | None = None
         self._retriever: HybridRetriever | None = None
 
@@ -56,6 +65,12 @@ class Assistant:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings)
         return self._embedder
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            self._llm = make_llm(self.settings)
+        return self._llm
 
     @property
     def store(self) -> Store:
@@ -99,13 +114,53 @@ class Assistant:
             filters = SearchFilters(**filters)
         return self.retriever.retrieve(query, k, filters, mode)
 
+    # --- answering ---------------------------------------------------------------------
+    def _answerer(self, filters: SearchFilters | dict | None = None) -> Answerer:
+        if isinstance(filters, dict):
+            filters = SearchFilters(**filters)
+        return Answerer(
+            Deps(
+                settings=self.settings,
+                search=lambda query, k: self.search(query, k=k, filters=filters),
+                document=self.document,
+                embedder=self.embedder,
+                llm=self.llm,
+            )
+        )
+
+    def ask(self, question: str, k: int | None = None, filters: SearchFilters | dict | None = None, on_text=None) -> Answer:
+        """A cited answer (or an abstention) to one question."""
+        _check_question(question)
+        return self._answerer(filters).answer(question, k=k, on_text=on_text)
+
+    def ask_stream(self, question: str, k: int | None = None, filters: SearchFilters | dict | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text as verified sentences arrive, then the final :class:`Answer`."""
+        return _stream(lambda on_text: self.ask(question, k=k, filters=filters, on_text=on_text))
+
+    def conversation(self):
+        """A multi-turn chat with one bibliography: a paper keeps its number all session."""
+        from .answer.chat import Conversation
+
+        return Conversation(self)
+
+    def summarize(self, topic: str, k: int | None = None, filters: SearchFilters | dict | None = None, on_text=None) -> Answer:
+        """A cited literature summary of the papers matching ``topic``, grouped by approach."""
+        from .answer.summarize import summarize
+
+        _check_question(topic)
+        return summarize(self, topic, k=k or self.settings.summary_docs, filters=filters, on_text=on_text)
+
     def document(self, doc_id: str) -> Document | None:
         """The full record of a stored document, or None if the id is unknown."""
         return self.store.get_document(doc_id)
 
-    def info(self) -> dict[str, Any]:
+    def info(self, load_models: bool = True) -> dict[str, Any]:
         s = self.settings
+        llm = self.llm if load_models else None
         return {
+            "llm_backend": s.llm_backend,
+            "llm_model": llm.model if llm else None,
+            "llm_endpoint": s.openai_base_url if s.llm_backend == "openai" else ("in-process" if s.llm_backend == "embedded" else None),
             "data_dir": str(s.data_dir),
             "store": s.store,
             "collection": s.collection_name,
@@ -116,3 +171,34 @@ class Assistant:
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
         }
+
+
+def _check_question(question: str) -> None:
+    if not isinstance(question, str) or not question.strip():
+        raise InputError("question", "empty question")
+    if len(question) > MAX_QUERY_CHARS:
+        raise InputError("question", f"{len(question)} characters, over the {MAX_QUERY_CHARS} limit")
+
+
+_DONE = object()
+
+
+def _stream(run) -> Iterator[str | Answer]:
+    """Run ``run(on_text)`` in a worker thread and yield its text pieces, then its result."""
+    pieces: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["answer"] = run(pieces.put)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            pieces.put(_DONE)
+
+    threading.Thread(target=work, name="rag-answer", daemon=True).start()
+    while (item := pieces.get()) is not _DONE:
+        yield item
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["answer"]

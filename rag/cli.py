@@ -20,6 +20,7 @@ from rich.table import Table
 
 from .assistant import Assistant
 from .errors import RagError
+from .models import Answer
 from .retrieve.filters import SearchFilters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over paper abstracts.")
@@ -131,6 +132,128 @@ def search(
         out.print(f"[bold]{rank}. {h.title or '(untitled)'}[/]{year}  [dim]{h.doc_id} · {h.source} · {h.score:.4f}[/]", highlight=False)
         snippet = h.text if len(h.text) <= 300 else h.text[:297] + "..."
         out.print(f"   {snippet}", highlight=False, markup=False)
+
+
+def _filters(year_min, year_max, source) -> SearchFilters:
+    try:
+        return SearchFilters(year_min=year_min, year_max=year_max, source=source)
+    except ValidationError as exc:
+        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
+        raise  # unreachable
+
+
+def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
+    if answer.citations:
+        out.print("\n[bold]References[/]", highlight=False)
+        out.print(answer.references(), highlight=False, markup=False)
+    if show_removed and answer.removed:
+        for r in answer.removed:
+            err.print(f"[dim]removed: {r.text} ({r.reason})[/]", highlight=False)
+    t = answer.timings
+    err.print(
+        f"[dim]{answer.backend}:{answer.model} · {t.get('total_s', 0):.1f}s"
+        + (f" · first token {t['first_token_s']:.1f}s" if "first_token_s" in t else "")
+        + f" · {answer.prompt_tokens}+{answer.completion_tokens} tokens[/]",
+        highlight=False,
+    )
+
+
+def _stream_answer(chunks, as_json: bool, show_removed: bool) -> Answer:
+    answer = None
+    for chunk in chunks:
+        if isinstance(chunk, Answer):
+            answer = chunk
+        elif not as_json:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+    assert answer is not None
+    if as_json:
+        _emit_json(answer.model_dump())
+    else:
+        sys.stdout.write("\n")
+        _print_answer_tail(answer, show_removed)
+    return answer
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Your question."),
+    k: Optional[int] = typer.Option(None, "--k", "-k", help="Documents to draw evidence from (default RAG_EVIDENCE_DOCS)."),
+    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
+    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
+    source: Optional[str] = typer.Option(None, help="Only papers from this source file (name)."),
+    show_removed: bool = typer.Option(False, "--show-removed", help="Also print sentences removed as unsupported."),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
+) -> None:
+    """A cited answer from the abstracts, streamed as each sentence is verified."""
+    filters = _filters(year_min, year_max, source)
+    try:
+        a = _assistant()
+        _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
+    except RagError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def summarize(
+    topic: str = typer.Argument(..., help="The topic to summarize the literature on."),
+    k: Optional[int] = typer.Option(None, "--k", "-k", help="Papers to cover (default RAG_SUMMARY_DOCS)."),
+    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
+    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured summary as JSON."),
+) -> None:
+    """A cited literature summary, papers grouped by approach, with a reference list."""
+    filters = _filters(year_min, year_max, None)
+    try:
+        from .assistant import _stream
+
+        a = _assistant()
+        _stream_answer(_stream(lambda on_text: a.summarize(topic, k=k, filters=filters, on_text=on_text)), as_json, False)
+    except RagError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def chat(
+    as_json: bool = typer.Option(False, "--json", help="One JSON answer per line instead of text."),
+) -> None:
+    """Multi-turn chat. Follow-ups may refer to earlier turns; a paper keeps its number
+    all session. Commands: /refs (bibliography), /new (new session), /exit."""
+    try:
+        a = _assistant()
+        conv = a.conversation()
+        interactive = sys.stdin.isatty()
+        while True:
+            if interactive:
+                out.print("[bold cyan]you>[/] ", end="")
+            line = sys.stdin.readline()
+            if not line:
+                break
+            question = line.strip()
+            if not question:
+                continue
+            if question in ("/exit", "/quit"):
+                break
+            if question == "/refs":
+                out.print(conv.references() or "(no references yet)", highlight=False, markup=False)
+                continue
+            if question == "/new":
+                conv = a.conversation()
+                continue
+            try:
+                if as_json:
+                    answer = conv.ask(question)
+                    sys.stdout.write(json.dumps(answer.model_dump(), ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                else:
+                    _stream_answer(conv.ask_stream(question), False, False)
+            except RagError as exc:  # one bad turn does not end the session
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if not as_json and conv.bibliography:
+            out.print("\n[bold]Session bibliography[/]", highlight=False)
+            out.print(conv.references(), highlight=False, markup=False)
+    except RagError as exc:
+        _fail(str(exc))
 
 
 @app.command()

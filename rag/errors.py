@@ -30,3 +30,7 @@ class StoreError(RagError):
 
 class EmbeddingError(RagError):
     """The embedding backend failed or returned something unusable."""
+
+
+class LLMError(RagError):
+    """The language model backend failed (not reachable, bad reply, overflow)."""

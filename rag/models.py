@@ -65,3 +65,46 @@ class IngestReport(BaseModel):
     @property
     def ok(self) -> bool:
         return not self.rejected
+
+
+class Citation(BaseModel):
+    """A numbered reference: ``[n]`` in the answer text points at this paper."""
+
+    n: int
+    doc_id: str
+    title: str = ""
+    year: int | None = None
+    source: str = ""
+    quote: str = Field("", description="The evidence sentence(s) of this paper the answer relies on.")
+
+
+class RemovedSentence(BaseModel):
+    text: str
+    reason: str
+
+
+class Answer(BaseModel):
+    """A cited answer. Every sentence of ``text`` ends with markers ``[n]`` that map to
+    ``citations``; an abstention has ``abstained=True`` and no citations."""
+
+    question: str
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    abstained: bool = False
+    abstain_reason: str | None = None
+    removed: list[RemovedSentence] = Field(default_factory=list, description="Sentences dropped as unsupported.")
+    standalone_question: str | None = Field(None, description="The question as retrieved for (chat rewrites follow-ups).")
+    backend: str = ""
+    model: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    relevance: float = Field(0.0, description="How well the best evidence matches the question (0-1).")
+    support: list[float] = Field(default_factory=list, description="Support score of each kept sentence.")
+
+    def references(self) -> str:
+        lines = []
+        for c in self.citations:
+            year = f" ({c.year})" if c.year else ""
+            lines.append(f"[{c.n}] {c.title or '(untitled)'}{year} — {c.doc_id}")
+        return "\n".join(lines)

@@ -80,6 +80,34 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
 
+    # --- language model --------------------------------------------------------------
+    llm_backend: Literal["embedded", "openai", "fake"] = Field(
+        "embedded",
+        description="'embedded' (local GGUF model in-process, default), 'openai' (any OpenAI-compatible "
+        "endpoint), 'fake' (scripted replies, for tests).",
+    )
+    llm_model: str = Field(
+        "qwen2.5-coder-0.5b-instruct-q4", description="Packaged GGUF model the embedded backend runs."
+    )
+    llm_model_path: Path | None = Field(None, description="Any GGUF file to run instead of the packaged model.")
+    llm_model_sha256: str | None = Field(None, description="Expected SHA-256 of RAG_LLM_MODEL_PATH (checked if set).")
+    llm_context_window: int = Field(4096, ge=512, description="Context window (prompt + answer tokens) of the LLM.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads for the embedded model.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0 = deterministic).")
+    openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
+
+    # --- answering -------------------------------------------------------------------
+    answer_max_tokens: int = Field(160, ge=16, description="Most tokens the model may write for one answer.")
+    evidence_docs: int = Field(4, ge=1, le=20, description="Top documents that evidence sentences are drawn from.")
+    evidence_sentences: int = Field(6, ge=1, le=40, description="Evidence sentences sent to the model.")
+    support_threshold: float = Field(
+        0.5, ge=0, le=1, description="Least support score a sentence needs to keep its citation."
+    )
+    abstain_threshold: float = Field(
+        0.35, ge=0, le=1, description="Below this question-evidence relevance the assistant declines without asking the model."
+    )
+    summary_docs: int = Field(8, ge=2, le=30, description="Papers a literature summary covers.")
+
     # --- OpenAI-compatible endpoint ------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         None,

@@ -32,3 +32,39 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return (out / norms).tolist()
+
+
+class FakeLLM:
+    """Scripted LLM: returns ``replies`` in order (the last one repeats), or calls
+    ``reply(messages)``; streams word by word; records every prompt in ``calls``."""
+
+    backend = "fake"
+    model = "fake"
+
+    def __init__(self, replies: Sequence[str] | None = None, reply=None, context_window: int = 4096) -> None:
+        self.replies = list(replies or ["NOT IN SOURCES"])
+        self.reply = reply
+        self.context_window = context_window
+        self.calls: list[list[dict]] = []
+
+    def complete(self, messages, *, max_tokens: int = 256, on_token=None, stop=None):
+        from .llm import Completion
+
+        self.calls.append([dict(m) for m in messages])
+        if self.reply is not None:
+            text = self.reply(messages)
+        else:
+            text = self.replies[min(len(self.calls) - 1, len(self.replies) - 1)]
+        tokens = re.findall(r"\S+\s*", text)
+        for token in tokens:
+            if on_token:
+                on_token(token)
+        prompt = sum(len(m["content"].split()) for m in messages)
+        return Completion(
+            text=text, prompt_tokens=prompt, completion_tokens=len(tokens),
+            first_token_s=0.0, total_s=0.0, finish_reason="stop",
+        )
+
+    @property
+    def last_prompt(self) -> str:
+        return "\n".join(m["content"] for m in self.calls[-1]) if self.calls else ""

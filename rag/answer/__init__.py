@@ -1,0 +1,1 @@
+"""Answering: evidence selection, generation, attribution and verification, chat, summaries."""

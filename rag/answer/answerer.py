@@ -1,0 +1,199 @@
+"""One question -> one cited, verified answer (streamed sentence by sentence).
+
+retrieve -> select evidence sentences -> decide whether to answer at all ->
+generate -> split the stream into sentences -> verify each against its sources ->
+number citations -> emit. The guarantees (every sentence cited, every citation a
+source the model was given, unsupported sentences removed, abstention when the
+evidence does not answer) are enforced here, whatever the model writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..embeddings import Embedder
+from ..llm import LLM
+from ..models import Answer, Citation, Document, Hit, RemovedSentence
+from ..prompts import render
+from ..settings import Settings
+from . import budget, evidence as ev
+from .support import Judged, judge
+from .text import sentences
+
+log = logging.getLogger(__name__)
+
+DECLINE_TEXT = "The abstracts don't answer this question."
+_DECLINE = re.compile(
+    r"not in (the )?sources|(do|does|did) not (contain|mention|provide|say|state|specify|include|report|discuss)"
+    r"|no (information|mention|details?)|cannot (be )?(answer|determin)|not (mentioned|stated|provided|specified|available)"
+    r"|(isn't|is not|aren't|are not) (mentioned|stated|provided|specified|given)|unknown from",
+    re.I,
+)
+
+# Framing that small models put in front of an answer; it says nothing about the papers.
+_PREAMBLE = re.compile(
+    r"^(according to (the )?(text|sources?|abstracts?|papers?|information( provided)?)|based on the (information|text|sources?)"
+    r"( provided)?( in the (text|sources?|abstracts?))?|in (the|this) (text|abstract|paper))\s*,\s*",
+    re.I,
+)
+
+OnText = Callable[[str], None]
+Search = Callable[[str, int], list[Hit]]
+
+
+@dataclass
+class Deps:
+    """What answering needs from the rest of the system (all built by Assistant)."""
+
+    settings: Settings
+    search: Search  # (query, k) -> hits
+    document: Callable[[str], Document | None]
+    embedder: Embedder
+    llm: LLM
+
+
+def cite(sentence: str, numbers: list[int]) -> str:
+    markers = "".join(f"[{n}]" for n in numbers)
+    if sentence and sentence[-1] in ".!?":
+        return f"{sentence[:-1]} {markers}{sentence[-1]}"
+    return f"{sentence} {markers}."
+
+
+class Answerer:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def gather(self, query: str, k: int, extra_doc_ids: list[str]) -> list[Document]:
+        docs: dict[str, Document] = {}
+        for hit in self.deps.search(query, k):
+            doc = self.deps.document(hit.doc_id)
+            if doc is not None:
+                docs.setdefault(doc.doc_id, doc)
+        for doc_id in extra_doc_ids:  # chat: papers the conversation is already about
+            if doc_id not in docs and (doc := self.deps.document(doc_id)) is not None:
+                docs[doc_id] = doc
+        return list(docs.values())
+
+    def answer(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retrieval_query: str | None = None,
+        numbering: dict[str, int] | None = None,
+        extra_doc_ids: list[str] | None = None,
+        history: list[dict] | None = None,
+        on_text: OnText | None = None,
+    ) -> Answer:
+        s = self.deps.settings
+        started = time.perf_counter()
+        numbering = {} if numbering is None else numbering
+        query = retrieval_query or question
+        docs = self.gather(query, k or s.evidence_docs, extra_doc_ids or [])
+        evidence = ev.select(query, docs, self.deps.embedder, s.evidence_sentences)
+        result = Answer(
+            question=question,
+            text="",
+            standalone_question=query if query != question else None,
+            backend=self.deps.llm.backend,
+            model=self.deps.llm.model,
+            relevance=round(evidence.relevance, 4),
+        )
+        result.timings["retrieve_s"] = round(time.perf_counter() - started, 4)
+
+        if not evidence.sources or evidence.relevance < s.abstain_threshold:
+            return self._decline(
+                result, f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}", on_text, started
+            )
+
+        def build(e: ev.Evidence) -> list[dict]:
+            messages = [{"role": "system", "content": render("answer_system")}]
+            messages += history or []
+            messages.append({"role": "user", "content": render("answer_user", sources=e.render(), question=query)})
+            return messages
+
+        messages, evidence = budget.fit(evidence, build, s.answer_max_tokens, self.deps.llm.context_window)
+        kept: list[Judged] = []
+        emitted: list[str] = []
+        buffer = ""
+        first_text: list[float] = []
+
+        def handle(sentence: str) -> None:
+            sentence = _PREAMBLE.sub("", sentence.strip())
+            sentence = sentence[:1].upper() + sentence[1:]
+            if not sentence:
+                return
+            if _DECLINE.search(sentence):
+                result.removed.append(RemovedSentence(text=sentence, reason="model said the sources lack the answer"))
+                return
+            j = judge(sentence, evidence, s.support_threshold, query)
+            if not j.sources:
+                result.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
+                return
+            if any(j.text == k.text for k in kept):
+                return  # small models repeat themselves
+            kept.append(j)
+            numbers = []
+            for n in j.sources:
+                doc_id = evidence.by_number()[n].doc.doc_id
+                numbering.setdefault(doc_id, len(numbering) + 1)
+                numbers.append(numbering[doc_id])
+            piece = cite(j.text, sorted(set(numbers)))
+            emitted.append(piece)
+            if on_text:
+                if not first_text:
+                    first_text.append(time.perf_counter() - started)
+                on_text(piece + " ")
+
+        def on_token(token: str) -> None:
+            nonlocal buffer
+            buffer += token
+            parts = sentences(buffer)
+            if len(parts) > 1:
+                for done in parts[:-1]:
+                    handle(done)
+                buffer = buffer[buffer.rfind(parts[-1]):]  # keep the raw tail, spaces included
+
+        completion = self.deps.llm.complete(messages, max_tokens=s.answer_max_tokens, on_token=on_token)
+        handle(buffer)
+        result.prompt_tokens = completion.prompt_tokens
+        result.completion_tokens = completion.completion_tokens
+        if completion.first_token_s is not None:
+            result.timings["first_token_s"] = round(result.timings["retrieve_s"] + completion.first_token_s, 4)
+        result.timings["llm_s"] = round(completion.total_s, 4)
+
+        if not kept:
+            why = "the model said the sources lack the answer" if result.removed and all(
+                r.reason.startswith("model said") for r in result.removed
+            ) else "no sentence of the model's answer was supported by the sources"
+            return self._decline(result, why, on_text, started)
+
+        result.text = " ".join(emitted)
+        result.support = [j.support for j in kept]
+        by_doc = {src.doc.doc_id: src for src in evidence.sources}
+        cited = {numbering[evidence.by_number()[n].doc.doc_id] for j in kept for n in j.sources}
+        for doc_id, n in sorted(numbering.items(), key=lambda kv: kv[1]):
+            if n in cited and doc_id in by_doc:
+                doc = by_doc[doc_id].doc
+                result.citations.append(
+                    Citation(n=n, doc_id=doc_id, title=doc.title, year=doc.year, source=doc.source, quote=by_doc[doc_id].text)
+                )
+        if first_text:
+            result.timings["first_text_s"] = round(first_text[0], 4)
+        result.timings["total_s"] = round(time.perf_counter() - started, 4)
+        return result
+
+    def _decline(self, result: Answer, why: str, on_text: OnText | None, started: float) -> Answer:
+        result.text = DECLINE_TEXT
+        result.abstained = True
+        result.abstain_reason = why
+        result.citations = []
+        if on_text:
+            on_text(DECLINE_TEXT)
+        result.timings["total_s"] = round(time.perf_counter() - started, 4)
+        log.info("abstained: %s", why)
+        return result

@@ -1,0 +1,101 @@
+"""Multi-turn chat with one bibliography per session.
+
+A follow-up ("and how much faster is it?") is rewritten into a standalone
+question for retrieval; if the model's rewrite is unusable, the previous
+standalone question is appended instead, which retrieval handles well. The papers
+cited in the previous turn stay in the evidence pool, and a paper keeps the number
+it first got for the whole session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+from ..models import Answer, Citation
+from ..prompts import render
+from .answerer import Answerer
+from .text import content_words
+
+if TYPE_CHECKING:
+    from ..assistant import Assistant
+
+log = logging.getLogger(__name__)
+
+_FOLLOWUP = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|the (model|method|approach|paper|system|work|technique|framework|authors?))\b"
+    r"|^\s*(and|also|but|so|then|what about|how about)\b",
+    re.I,
+)
+
+
+def is_followup(question: str) -> bool:
+    return bool(_FOLLOWUP.search(question)) or len(question.split()) <= 4
+
+
+@dataclass
+class Turn:
+    question: str
+    standalone: str
+    answer: Answer
+
+
+@dataclass
+class Conversation:
+    assistant: "Assistant"
+    turns: list[Turn] = field(default_factory=list)
+    numbering: dict[str, int] = field(default_factory=dict)  # doc_id -> [n], fixed for the session
+    bibliography: dict[int, Citation] = field(default_factory=dict)
+
+    def rewrite(self, question: str) -> str:
+        if not self.turns or not is_followup(question):
+            return question
+        last = self.turns[-1]
+        history = "\n".join(
+            f"User: {t.standalone}\nAssistant: {t.answer.text if not t.answer.abstained else '(no answer)'}"
+            for t in self.turns[-2:]
+        )
+        fallback = f"{question} ({last.standalone})"
+        try:
+            completion = self.assistant.llm.complete(
+                [{"role": "user", "content": render("rewrite", history=history, question=question)}], max_tokens=48
+            )
+        except Exception as exc:  # a rewrite is an optimisation; retrieval still works with the fallback
+            log.warning("follow-up rewrite failed (%s); using the previous question as context", exc)
+            return fallback
+        candidate = completion.text.strip().splitlines()[0] if completion.text.strip() else ""
+        candidate = re.sub(r"^(standalone question|question)\s*:\s*", "", candidate, flags=re.I).strip(" \"'")
+        context = content_words(last.standalone + " " + last.answer.text)
+        words = candidate.split()
+        if not (3 <= len(words) <= 40) or not (content_words(candidate) & context) or candidate == question:
+            log.info("rewrite %r rejected; using fallback", candidate)
+            return fallback
+        return candidate
+
+    def ask(self, question: str, on_text=None) -> Answer:
+        from ..assistant import _check_question
+
+        _check_question(question)
+        standalone = self.rewrite(question)
+        previous = [c.doc_id for c in self.turns[-1].answer.citations] if self.turns else []
+        answer = Answerer(self.assistant._answerer().deps).answer(
+            question,
+            retrieval_query=standalone,
+            numbering=self.numbering,
+            extra_doc_ids=previous,
+            on_text=on_text,
+        )
+        for c in answer.citations:
+            self.bibliography.setdefault(c.n, c)
+        self.turns.append(Turn(question, standalone, answer))
+        return answer
+
+    def ask_stream(self, question: str) -> Iterator[str | Answer]:
+        from ..assistant import _stream
+
+        return _stream(lambda on_text: self.ask(question, on_text=on_text))
+
+    def references(self) -> str:
+        return Answer(question="", text="", citations=[self.bibliography[n] for n in sorted(self.bibliography)]).references()

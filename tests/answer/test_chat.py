@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from rag.answer.chat import is_followup
+from rag.testing import FakeLLM
+
+from .conftest import assert_well_cited
+
+
+def scripted(messages):
+    prompt = messages[-1]["content"]
+    if "Standalone question:" in prompt:
+        return "How much faster is TinyBERT than BERT at inference?"
+    if "Speculative" in prompt and "speculative decoding" in prompt.lower() and "Drafter" in prompt:
+        return "Llama 2 Chat Drafter 115M with speculative decoding achieves up to 2.4$\\times$ speed-up relative to autoregressive decoding."
+    return "TinyBERT is 7.5x smaller and 9.4x faster on inference."
+
+
+def test_followup_is_rewritten_and_numbers_stay_stable(build):
+    llm = FakeLLM(reply=scripted)
+    conv = build(llm).conversation()
+    first = conv.ask("What is TinyBERT?")
+    second = conv.ask("How much faster is it?")
+    assert second.standalone_question == "How much faster is TinyBERT than BERT at inference?"
+    assert first.citations[0].doc_id == second.citations[0].doc_id
+    assert first.citations[0].n == second.citations[0].n == 1
+    assert_well_cited(second)
+    third = conv.ask("Which draft model speeds up Llama 2 Chat with speculative decoding?")
+    assert not third.abstained and third.citations[0].n == 2  # a new paper gets the next number
+    assert [n for n in conv.bibliography] == [1, 2]
+    assert conv.references().splitlines()[0].startswith("[1] ")
+
+
+def test_unusable_rewrite_falls_back_to_the_previous_question(build):
+    def reply(messages):
+        if "Standalone question:" in messages[-1]["content"]:
+            return "[1]"
+        return "TinyBERT is 7.5x smaller and 9.4x faster on inference."
+
+    conv = build(FakeLLM(reply=reply)).conversation()
+    conv.ask("What is TinyBERT?")
+    ans = conv.ask("How much faster is it?")
+    assert ans.standalone_question == "How much faster is it? (What is TinyBERT?)"
+    assert not ans.abstained
+
+
+def test_followup_detection():
+    assert is_followup("and how much faster is it?")
+    assert is_followup("What about its memory use?")
+    assert not is_followup("Which papers study word sense disambiguation with BERT glosses?")
