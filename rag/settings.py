@@ -104,7 +104,12 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Least support score a sentence needs to keep its citation."
     )
     abstain_threshold: float = Field(
-        0.35, ge=0, le=1, description="Below this question-evidence relevance the assistant declines without asking the model."
+        0.45, ge=0, le=1, description="Below this question-evidence relevance the assistant declines without asking the model."
+    )
+    extractive_threshold: float = Field(
+        0.7, ge=0, le=1.01,
+        description="At or above this relevance, an answer whose sentences all failed verification is replaced "
+        "by the best evidence sentence (quoted, cited) instead of a refusal; above 1 disables it.",
     )
     summary_docs: int = Field(8, ge=2, le=30, description="Papers a literature summary covers.")
 

@@ -62,3 +62,35 @@ def test_partial_input_still_ingests_and_warns(tmp_path):
     result = rag(tmp_path, "ingest", str(tmp_path / "in"))
     assert result.exit_code == 0
     assert "bad.txt: binary file" in result.stderr
+
+
+def llm_rag(tmp_path, *args, input=None):
+    env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "fake", "RAG_ABSTAIN_THRESHOLD": "0.05"}
+    return runner.invoke(app, ["--data-dir", str(tmp_path / "store"), *args], env=env, input=input)
+
+
+def test_ask_chat_summarize_commands(tmp_path, corpus_copy):
+    llm_rag(tmp_path, "ingest", str(corpus_copy))
+    result = llm_rag(tmp_path, "ask", "What is TinyBERT?")
+    assert result.exit_code == 0, result.output
+    assert "The abstracts don't answer this question." in result.stdout  # the fake model declines
+    assert "fake:fake" in result.stderr  # the backend is always shown
+
+    answer = json.loads(llm_rag(tmp_path, "ask", "What is TinyBERT?", "--json").stdout)
+    assert answer["abstained"] is True and answer["citations"] == [] and answer["backend"] == "fake"
+
+    result = llm_rag(tmp_path, "chat", "--json", input="What is TinyBERT?\n/refs\nHow much faster is it?\n/exit\n")
+    lines = [json.loads(l) for l in result.stdout.splitlines() if l.startswith("{")]
+    assert result.exit_code == 0 and len(lines) == 2
+
+    result = llm_rag(tmp_path, "summarize", "speculative decoding", "-k", "4")
+    assert result.exit_code == 0 and "References" in result.stdout and "[1]" in result.stdout
+
+    result = llm_rag(tmp_path, "ask", "   ")
+    assert result.exit_code == 1 and "question: empty question" in result.stderr
+
+
+def test_openai_backend_without_key_is_one_clean_error(tmp_path):
+    env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "openai"}
+    result = runner.invoke(app, ["--data-dir", str(tmp_path / "s"), "ask", "What is TinyBERT?"], env=env)
+    assert result.exit_code == 1 and "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output

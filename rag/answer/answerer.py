@@ -37,7 +37,8 @@ _DECLINE = re.compile(
 # Framing that small models put in front of an answer; it says nothing about the papers.
 _PREAMBLE = re.compile(
     r"^(according to (the )?(text|sources?|abstracts?|papers?|information( provided)?)|based on the (information|text|sources?)"
-    r"( provided)?( in the (text|sources?|abstracts?))?|in (the|this) (text|abstract|paper))\s*,\s*",
+    r"( provided)?( in the (text|sources?|abstracts?))?|in (the|this) (text|abstract|paper))\s*,\s*"
+    r"|^the (text|paper|abstract|source) (states|says|mentions|shows) that\s+",
     re.I,
 )
 
@@ -166,6 +167,14 @@ class Answerer:
             result.timings["first_token_s"] = round(result.timings["retrieve_s"] + completion.first_token_s, 4)
         result.timings["llm_s"] = round(completion.total_s, 4)
 
+        if not kept and evidence.relevance >= s.extractive_threshold:
+            # The model's words failed the checks, but the evidence matches the question
+            # closely: quote the best evidence sentence instead of declining.
+            best = max(
+                ((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences)),
+            )
+            handle(best[2])
+            result.extractive = bool(kept)
         if not kept:
             why = "the model said the sources lack the answer" if result.removed and all(
                 r.reason.startswith("model said") for r in result.removed

@@ -36,13 +36,21 @@ def _near(words: list[str], i: int, span: int) -> set[str]:
 
 
 def number_grounded(sentence: str, source: str, number: str) -> bool:
-    """A number counts as stated only where the source says it next to some of the same
-    words ("12 out of 26 games", not a "1" taken from "top-1" for "1 model")."""
-    s_words = [w for w in re.findall(r"[\w.%×-]+", fold(sentence))]
-    src_words = [w for w in re.findall(r"[\w.%×-]+", fold(source))]
-    s_ctx = {stem(w) for i, w in enumerate(s_words) if number in w for w in _near(s_words, i, 4)} - {""}
+    """A number counts as stated only where the source says it near some of the same
+    words ("12 out of 26 games", not a "1" taken from "top-1" for "1 model").
+    Single digits, easy to find by accident, need a close neighbour; longer numbers
+    need a word of the sentence within a few words of them in the source."""
+    s_words = re.findall(r"[\w.%×-]+", fold(sentence))
+    src_words = re.findall(r"[\w.%×-]+", fold(source))
+    short = len(number) == 1
+    if short:
+        s_ctx = {stem(w) for i, x in enumerate(s_words) if number in x for w in _near(s_words, i, 4)}
+    else:
+        s_ctx = {stem(w) for w in s_words}
+    s_ctx.discard("")
+    span = 6 if short else 10
     for i, w in enumerate(src_words):
-        if mentions(w, number) and s_ctx & {stem(x) for x in _near(src_words, i, 6)}:
+        if mentions(w, number) and s_ctx & {stem(x) for x in _near(src_words, i, span)}:
             return True
     return False
 
@@ -52,14 +60,15 @@ def stem(word: str) -> str:
     return "" if not word or word in STOPWORDS or word[0].isdigit() else _STEM.stemWord(word)
 
 
-def score(sentence: str, source_text: str) -> tuple[float, list[str]]:
+def score(sentence: str, source_text: str, question: str = "") -> tuple[float, list[str]]:
     words = content_words(sentence)
     if not words:
         return 0.0, []
     overlap = len(words & content_words(source_text)) / len(words)
     missing = sorted(
         k for k in key_tokens(sentence)
-        if not mentions(source_text, k) or (k[0].isdigit() and not number_grounded(sentence, source_text, k))
+        if not (question and mentions(question, k))
+        and (not mentions(source_text, k) or (k[0].isdigit() and not number_grounded(sentence, source_text, k)))
     )
     return overlap, missing
 
@@ -74,7 +83,9 @@ def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str
         if not new or (len(new) == 1 and not key_tokens(" ".join(new))):
             return Judged(text=text, reason="restates the question without answering it")
     sources = evidence.by_number()
-    scored = {n: score(text, s.checkable) for n, s in sources.items()}
+    # Names and numbers the user wrote in the question may be repeated freely.
+    context = question
+    scored = {n: score(text, s.checkable, context) for n, s in sources.items()}
     valid = {n: ov for n, (ov, missing) in scored.items() if ov >= threshold and not missing}
     hinted_valid = [n for n in dict.fromkeys(hinted) if n in valid]
     if hinted_valid:
@@ -85,7 +96,7 @@ def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str
         n = max(valid, key=lambda k: (valid[k], -k))
         return Judged(text=text, sources=[n], support=round(valid[n], 3))
     for a, b in combinations(sorted(sources), 2):
-        ov, missing = score(text, sources[a].checkable + " " + sources[b].checkable)
+        ov, missing = score(text, sources[a].checkable + " " + sources[b].checkable, context)
         if ov >= threshold and not missing and min(scored[a][0], scored[b][0]) > 0:
             return Judged(text=text, sources=[a, b], support=round(ov, 3))
     if not sources:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..integrity import sha256_file
 from .openai_compat import OpenAIChatLLM
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,6 @@ MODELS = {
         ),
     )
 }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _part_paths(model: PackagedModel) -> list[Path]:
@@ -118,7 +111,7 @@ def verify_user_model(path: Path, expected_sha256: str | None) -> Path:
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
             raise ConfigError(f"RAG_LLM_MODEL_PATH: {path}: not a GGUF file")
-    if expected_sha256 and _sha256(path) != expected_sha256.lower():
+    if expected_sha256 and sha256_file(path) != expected_sha256.lower():
         raise ConfigError(f"RAG_LLM_MODEL_PATH: {path}: SHA-256 does not match RAG_LLM_MODEL_SHA256")
     return path
 

@@ -13,7 +13,7 @@ TINYBERT = "TinyBERT is empirically effective and achieves comparable results wi
 
 
 def make_assistant(tmp_path, corpus, llm, **overrides) -> Assistant:
-    settings = make_settings(tmp_path, **{"llm_backend": "fake", "abstain_threshold": 0.05, **overrides})
+    settings = make_settings(tmp_path, **{"llm_backend": "fake", "abstain_threshold": 0.05, "extractive_threshold": 1.01, **overrides})
     a = Assistant(settings, embedder=HashingEmbedder(), llm=llm)
     a.ingest([corpus])
     return a

@@ -99,3 +99,11 @@ def test_filters_limit_the_evidence(build):
     build(llm).ask(QUESTION, filters={"source": "002_12e940f9937f08e2.txt"})
     sources = llm.calls[-1][-1]["content"].rsplit("Question:", 1)[0]
     assert sources.strip() and "TinyBERT" not in sources
+
+
+def test_failed_answer_on_strong_evidence_quotes_the_evidence(build):
+    ans = build(FakeLLM(["[1] [2] [3]"]), extractive_threshold=0.0).ask(QUESTION)
+    assert not ans.abstained and ans.extractive
+    (c,) = ans.citations
+    assert ans.text.endswith(f"[{c.n}].") and ans.text[: -len(f" [{c.n}].")] in c.quote
+    assert_well_cited(ans)
