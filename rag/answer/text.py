@@ -63,7 +63,7 @@ def fold(text: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    return {_STEM.stemWord(w) for w in _WORD.findall(fold(text)) if w not in STOPWORDS and len(w) > 1}
+    return {_STEM.stemWord(w) for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
 def key_tokens(sentence: str) -> set[str]:

