@@ -58,8 +58,21 @@ def strip_markers(sentence: str) -> tuple[str, list[int]]:
     return bare, numbers
 
 
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+
+
 def fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().replace("×", "x")
+    """Case-fold, unify "×"/"x", and spell small numbers as digits ("three" -> "3"),
+    so a model writing "3 trillion" for "three trillion" is checked fairly."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("×", "x")
+    return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1)], folded)
 
 
 def content_words(text: str) -> set[str]:

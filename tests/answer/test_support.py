@@ -18,6 +18,7 @@ def test_numbers_and_names_must_be_in_the_cited_source():
     assert score("REM is superhuman on 12 of 26 Atari games.", src) == (1.0, [])
     assert score("REM is superhuman on 13 of 26 Atari games.", src)[1] == ["13"]
     assert "gpt-4" in score("GPT-4 is superhuman on Atari games.", src)[1]
+    assert score("Dolma has 3 trillion tokens.", "Dolma, a three trillion token corpus.") == (1.0, [])
     # a number found only in an unrelated phrase does not count ("top-1" is not "1 model")
     assert score("1 model was averaged into the soup.", "It reaches 90.9% top-1 accuracy with the soup.")[1] == ["1"]
 
