@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-answers eval-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest_search.py
+
+bench-answers: install
+	$(BIN)/python benchmarks/answer_latency.py --limit 30
+
+# Answer quality on a split (dev for tuning, test for reporting); prints the threshold trade-off.
+SPLIT ?= dev
+eval-answers: install
+	$(BIN)/python evals/tune_answers.py --split $(SPLIT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

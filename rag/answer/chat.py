@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..models import Answer, Citation
 from ..prompts import render
-from .answerer import Answerer
 from .text import content_words
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ class Conversation:
         _check_question(question)
         standalone = self.rewrite(question)
         previous = [c.doc_id for c in self.turns[-1].answer.citations] if self.turns else []
-        answer = Answerer(self.assistant._answerer().deps).answer(
+        answer = self.assistant._answerer().answer(
             question,
             retrieval_query=standalone,
             numbering=self.numbering,
