@@ -21,15 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag import Assistant  # noqa: E402
 from rag.answer import evidence as ev  # noqa: E402
-from rag.answer.text import fold, strip_markers  # noqa: E402
 from rag.evals import questions as qset  # noqa: E402
-
-
-def fact_score(text: str, facts: list[list[str]]) -> float:
-    if not facts:
-        return 0.0
-    t = fold(strip_markers(text)[0])
-    return sum(any(fold(alt) in t for alt in alts) for alts in facts) / len(facts)
+from rag.evals.metrics import facts_present as fact_score  # noqa: E402
 
 
 def main() -> None:

@@ -34,3 +34,43 @@ def ndcg_at_k(ranked: list[str], gold: set[str], k: int = 10) -> float:
     dcg = sum(1.0 / math.log2(rank + 1) for rank, doc in enumerate(dedupe(ranked)[:k], start=1) if doc in gold)
     ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(gold), k) + 1))
     return dcg / ideal
+
+
+# --- answers (deterministic; no model judges) -------------------------------------------
+
+
+def facts_present(text: str, facts: list[list[str]]) -> float:
+    """Share of required facts found in ``text``; each fact is a list of accepted
+    alternatives, matched case-insensitively after the same folding the support
+    checks use ("×" = "x", "three" = "3"). An empty fact list scores 0, never NaN."""
+    from ..answer.text import fold, strip_markers
+
+    if not facts:
+        return 0.0
+    folded = fold(strip_markers(text)[0])
+    return sum(any(fold(alt) in folded for alt in alts) for alts in facts) / len(facts)
+
+
+def citation_precision(cited: list[str], gold: set[str]) -> float | None:
+    """Share of cited papers that are gold; None when nothing was cited (not a zero)."""
+    cited = dedupe(cited)
+    return None if not cited else sum(c in gold for c in cited) / len(cited)
+
+
+def citation_recall(cited: list[str], gold: set[str]) -> float:
+    return 0.0 if not gold else len(set(cited) & gold) / len(gold)
+
+
+def bootstrap_ci(values: list[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap interval. Seeded, so a report is reproducible;
+    an empty list gives (0, 0, 0) rather than NaN."""
+    import random
+    import statistics
+
+    if not values:
+        return 0.0, 0.0, 0.0
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(n))
+    lo = means[int((1 - level) / 2 * n)]
+    hi = means[min(n - 1, int((1 + level) / 2 * n))]
+    return statistics.fmean(values), lo, hi

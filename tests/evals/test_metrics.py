@@ -32,3 +32,26 @@ def test_ndcg_ideal_uses_min_of_gold_and_k():
 def test_empty_gold_is_zero_not_nan():
     assert metrics.recall_at_k(["a"], set(), 5) == 0.0
     assert metrics.ndcg_at_k(["a"], set(), 5) == 0.0
+
+
+def test_facts_present_uses_alternatives_and_folding():
+    facts = [["7.5x", "7.5 times"], ["9.4x"], ["three trillion"]]
+    assert metrics.facts_present("TinyBERT is 7.5× smaller [1] and 9.4x faster on 3 trillion tokens.", facts) == 1.0
+    assert metrics.facts_present("It is 7.5 times smaller.", facts) == pytest.approx(1 / 3)
+    assert metrics.facts_present("anything", []) == 0.0
+
+
+def test_citation_metrics():
+    assert metrics.citation_precision(["a", "a", "b"], {"a"}) == 0.5
+    assert metrics.citation_precision([], {"a"}) is None
+    assert metrics.citation_recall(["a"], {"a", "b"}) == 0.5
+    assert metrics.citation_recall(["a"], set()) == 0.0
+
+
+def test_bootstrap_is_seeded_and_never_nan():
+    vals = [0.0, 1.0, 1.0, 0.0, 1.0]
+    assert metrics.bootstrap_ci(vals) == metrics.bootstrap_ci(vals)
+    mean, lo, hi = metrics.bootstrap_ci(vals)
+    assert lo <= mean == 0.6 <= hi
+    assert metrics.bootstrap_ci([]) == (0.0, 0.0, 0.0)
+    assert metrics.bootstrap_ci([1.0] * 10) == (1.0, 1.0, 1.0)
