@@ -100,6 +100,14 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _filters(year_min, year_max, source) -> SearchFilters:
+    try:
+        return SearchFilters(year_min=year_min, year_max=year_max, source=source)
+    except ValidationError as exc:
+        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
+        raise  # unreachable
+
+
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
@@ -111,11 +119,7 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
     """Hybrid BM25 + dense search over the stored abstracts."""
-    try:
-        filters = SearchFilters(year_min=year_min, year_max=year_max, source=source)
-    except ValidationError as exc:
-        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
-        return
+    filters = _filters(year_min, year_max, source)
     try:
         hits = _assistant().search(query, k=k, filters=filters, mode=mode)
     except RagError as exc:
@@ -132,14 +136,6 @@ def search(
         out.print(f"[bold]{rank}. {h.title or '(untitled)'}[/]{year}  [dim]{h.doc_id} · {h.source} · {h.score:.4f}[/]", highlight=False)
         snippet = h.text if len(h.text) <= 300 else h.text[:297] + "..."
         out.print(f"   {snippet}", highlight=False, markup=False)
-
-
-def _filters(year_min, year_max, source) -> SearchFilters:
-    try:
-        return SearchFilters(year_min=year_min, year_max=year_max, source=source)
-    except ValidationError as exc:
-        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
-        raise  # unreachable
 
 
 def _print_answer_tail(answer: Answer, show_removed: bool) -> None:

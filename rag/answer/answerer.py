@@ -118,6 +118,7 @@ class Answerer:
             return messages
 
         messages, evidence = budget.fit(evidence, build, s.answer_max_tokens, self.deps.llm.context_window)
+        by_number = evidence.by_number()
         kept: list[Judged] = []
         emitted: list[str] = []
         buffer = ""
@@ -140,7 +141,7 @@ class Answerer:
             kept.append(j)
             numbers = []
             for n in j.sources:
-                doc_id = evidence.by_number()[n].doc.doc_id
+                doc_id = by_number[n].doc.doc_id
                 numbering.setdefault(doc_id, len(numbering) + 1)
                 numbers.append(numbering[doc_id])
             piece = cite(j.text, sorted(set(numbers)))
@@ -184,7 +185,7 @@ class Answerer:
         result.text = " ".join(emitted)
         result.support = [j.support for j in kept]
         by_doc = {src.doc.doc_id: src for src in evidence.sources}
-        cited = {numbering[evidence.by_number()[n].doc.doc_id] for j in kept for n in j.sources}
+        cited = {numbering[by_number[n].doc.doc_id] for j in kept for n in j.sources}
         for doc_id, n in sorted(numbering.items(), key=lambda kv: kv[1]):
             if n in cited and doc_id in by_doc:
                 doc = by_doc[doc_id].doc
