@@ -12,6 +12,7 @@ tests and users can pass their own instead.
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,13 @@ class Assistant:
         if self._retriever is None:
             self._retriever = HybridRetriever(self.settings, self.store, self.embedder)
         return self._retriever
+
+    def with_llm(self, llm: LLM) -> "Assistant":
+        """The same store, embedder and retriever answering with another model (the
+        eval wraps the model to record the prompts it is given)."""
+        clone = copy.copy(self)
+        clone._llm = llm
+        return clone
 
     # --- API -------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path] | str | Path | None = None, progress: Progress | None = None) -> IngestReport:

@@ -1,4 +1,4 @@
-"""Command line: ``rag ingest``, ``rag search``, ``rag info``.
+"""Command line: ingest, search, ask, chat, summarize, document, info, eval.
 
 Every command takes ``--json`` for agents (one JSON document on stdout) and turns
 our typed errors into one line on stderr with a non-zero exit code.
@@ -48,9 +48,11 @@ def main(
     state.data_dir = data_dir
 
 
-def _assistant() -> Assistant:
+def _assistant(**overrides: Any) -> Assistant:
+    if state.data_dir:
+        overrides["data_dir"] = state.data_dir
     try:
-        return Assistant(data_dir=state.data_dir) if state.data_dir else Assistant()
+        return Assistant(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
@@ -288,6 +290,95 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
     for key, value in data.items():
         table.add_row(key, str(value))
     out.print(table)
+
+
+@app.command("eval")
+def eval_(
+    split: str = typer.Option("dev", "--split", help="dev (for tuning), test (report only) or all."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="embedded, openai or fake (default: RAG_LLM_BACKEND)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions of the split."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: <data dir>/eval-runs/<run id>)."),
+    questions_file: Optional[Path] = typer.Option(None, "--questions", help="Another question set (same JSONL format)."),
+    compare_runs: Optional[tuple[Path, Path]] = typer.Option(None, "--compare", help="Compare two run folders instead (B - A)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (or the comparison) as JSON."),
+) -> None:
+    """Score retrieval, answers, citations and abstention on the held-out questions."""
+    from . import evals
+
+    try:
+        if compare_runs:
+            diff = evals.compare(*compare_runs)
+            _emit_json(diff) if as_json else _print_compare(diff)
+            return
+        if backend is not None and backend not in ("embedded", "openai", "fake"):
+            raise RagError(f"--backend: unknown backend {backend!r} (embedded, openai, fake)")
+        a = _assistant(**({"llm_backend": backend} if backend else {}))
+        kwargs = dict(split=split, limit=limit, out_dir=out_dir, assistant=a, questions_path=questions_file)
+        if as_json or not sys.stderr.isatty():
+            result = evals.run(**kwargs)
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=err, transient=True,
+            ) as bar:
+                task = bar.add_task(f"eval {split}", total=None)
+                result = evals.run(
+                    **kwargs, progress=lambda done, total, qid: bar.update(task, completed=done, total=total, description=f"eval {split} {qid}")
+                )
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json({"folder": str(result.folder), **result.summary})
+        return
+    _print_summary(result.summary)
+    out.print(f"run folder: {result.folder} (report.md, summary.json, questions.jsonl, charts)", highlight=False)
+
+
+def _print_summary(summary: dict) -> None:
+    from .evals.report import HEADLINE, fmt
+
+    m = summary["metrics"]
+    table = Table(title=f"{summary['split']} · {summary['questions']} questions · {summary['backend']}/{summary['model']}")
+    for col in ("metric", "value [95% CI]", "n", "target"):
+        table.add_column(col)
+    targets = summary.get("targets", {})
+    for key, label in HEADLINE:
+        t = targets.get(key)
+        table.add_row(label, fmt(m[key]), str(m[key]["n"]), "" if not t else f"{t['target']} {'✓' if t['met'] else '✗'}")
+    table.add_row("Invalid citations", str(m["invalid_citations"]["value"]), str(m["invalid_citations"]["n"]), "<= 0")
+    for mode, stats in m.get("retrieval", {}).items():
+        t = targets.get(f"retrieval.{mode}.recall@5")
+        table.add_row(f"{mode} recall@5 / nDCG@10", f"{fmt(stats['recall@5'])} / {fmt(stats['ndcg@10'])}", str(stats["recall@5"]["n"]),
+                      "" if not t else f"{t['target']} {'✓' if t['met'] else '✗'}")
+    out.print(table)
+
+
+def _print_compare(diff: dict) -> None:
+    from .evals.report import fmt
+
+    a, b = diff["a"], diff["b"]
+    out.print(f"A: {a['run_id']} ({a['backend']}/{a['model']}, {a['git_commit']})", highlight=False)
+    out.print(f"B: {b['run_id']} ({b['backend']}/{b['model']}, {b['git_commit']})", highlight=False)
+    for w in diff["warnings"]:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    # Plain aligned lines rather than a table: they survive narrow terminals and
+    # paste cleanly into a review.
+    typer.echo(f"{'metric':<36} {'A [95% CI]':<20} {'B [95% CI]':<20} {'B - A':>7}  CIs overlap")
+    for row in diff["metrics"]:
+        if row["a"]["value"] == row["b"]["value"]:
+            continue
+        overlap = "" if row["cis_overlap"] is None else ("yes" if row["cis_overlap"] else "NO")
+        typer.echo(f"{row['metric']:<36} {fmt(row['a']):<20} {fmt(row['b']):<20} {row['delta']:>+7.3f}  {overlap}")
+    p = diff["paired_correctness_delta"]
+    out.print(f"paired correctness difference (n={p['n']}): {p['value']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]", highlight=False)
+    for c in diff["changed"]:
+        ca, cb = c["correctness"]
+        fa = "abstained" if c["abstained"][0] else ("–" if ca is None else f"{ca:.2f}")
+        fb = "abstained" if c["abstained"][1] else ("–" if cb is None else f"{cb:.2f}")
+        out.print(f"  {c['id']} ({c['kind']}): {fa} -> {fb}", highlight=False)
+    if diff["only_in_a"] or diff["only_in_b"]:
+        out.print(f"only in A: {len(diff['only_in_a'])} questions, only in B: {len(diff['only_in_b'])}", highlight=False)
 
 
 def run() -> None:

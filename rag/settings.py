@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     llm_backend: Literal["embedded", "openai", "fake"] = Field(
         "embedded",
         description="'embedded' (local GGUF model in-process, default), 'openai' (any OpenAI-compatible "
-        "endpoint), 'fake' (scripted replies, for tests).",
+        "endpoint), 'fake' (echoes the best-matching evidence sentence; for tests and the eval's CI gate).",
     )
     llm_model: str = Field(
         "qwen2.5-coder-0.5b-instruct-q4", description="Packaged GGUF model the embedded backend runs."

@@ -68,3 +68,42 @@ class FakeLLM:
     @property
     def last_prompt(self) -> str:
         return "\n".join(m["content"] for m in self.calls[-1]) if self.calls else ""
+
+
+class EchoLLM(FakeLLM):
+    """A deterministic stand-in for a cooperative model: it answers with the source
+    sentence sharing the most content words with the question (plus the best one
+    from a second paper when that also matches), or says the sources lack the
+    answer when nothing matches. Used by ``RAG_LLM_BACKEND=fake`` and by the eval's
+    CI gate: it exercises retrieval, evidence selection, verification, citation
+    numbering and abstention end to end without a real model."""
+
+    model = "echo-evidence"
+
+    def __init__(self, context_window: int = 4096) -> None:
+        super().__init__(reply=self._echo, context_window=context_window)
+
+    @staticmethod
+    def _echo(messages) -> str:
+        from .answer.text import content_words, sentences
+
+        prompt = messages[-1]["content"]
+        body, found, question = prompt.rpartition("\nQuestion:")
+        if not found:  # not an answering prompt (a chat rewrite): repeat the last question
+            last = re.findall(r"^Last question:\s*(.+)$", prompt, re.M)
+            return last[-1] if last else prompt.strip().splitlines()[-1]
+        wanted = content_words(question)
+        best: list[tuple[int, int, str]] = []  # (shared words, -source index, sentence)
+        for i, block in enumerate(b for b in body.split("\n\n") if b.strip()):
+            for j, sent in enumerate(sentences(block)):
+                if j == 0 and ": " in sent:  # "Title: first sentence" -> the sentence
+                    sent = sent.rpartition(": ")[2]
+                best.append((len(content_words(sent) & wanted), -i, sent))
+        best.sort(reverse=True)
+        if not best or best[0][0] == 0:
+            return "NOT IN SOURCES"
+        reply = [best[0][2]]
+        other = next((b for b in best if b[1] != best[0][1] and b[0] >= 2), None)
+        if other:
+            reply.append(other[2])
+        return " ".join(reply)

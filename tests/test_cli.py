@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -73,11 +74,13 @@ def test_ask_chat_summarize_commands(tmp_path, corpus_copy):
     llm_rag(tmp_path, "ingest", str(corpus_copy))
     result = llm_rag(tmp_path, "ask", "What is TinyBERT?")
     assert result.exit_code == 0, result.output
-    assert "The abstracts don't answer this question." in result.stdout  # the fake model declines
-    assert "fake:fake" in result.stderr  # the backend is always shown
+    assert "TinyBERT" in result.stdout and "[1]" in result.stdout and "References" in result.stdout
+    assert "fake:echo-evidence" in result.stderr  # the backend is always shown
 
     answer = json.loads(llm_rag(tmp_path, "ask", "What is TinyBERT?", "--json").stdout)
-    assert answer["abstained"] is True and answer["citations"] == [] and answer["backend"] == "fake"
+    assert answer["abstained"] is False and answer["citations"][0]["n"] == 1 and answer["backend"] == "fake"
+    declined = json.loads(llm_rag(tmp_path, "ask", "Qwzx vbnm plokij?", "--json").stdout)
+    assert declined["abstained"] is True and declined["citations"] == []
 
     result = llm_rag(tmp_path, "chat", "--json", input="What is TinyBERT?\n/refs\nHow much faster is it?\n/exit\n")
     lines = [json.loads(l) for l in result.stdout.splitlines() if l.startswith("{")]
@@ -94,3 +97,25 @@ def test_openai_backend_without_key_is_one_clean_error(tmp_path):
     env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "openai"}
     result = runner.invoke(app, ["--data-dir", str(tmp_path / "s"), "ask", "What is TinyBERT?"], env=env)
     assert result.exit_code == 1 and "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output
+
+
+def test_eval_runs_and_compares(tmp_path, corpus_copy):
+    assert rag(tmp_path, "ingest", str(corpus_copy), "--json").exit_code == 0
+    for name in ("a", "b"):
+        result = rag(tmp_path, "eval", "--backend", "fake", "--limit", "3", "--out", str(tmp_path / name), "--json")
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        assert summary["questions"] == 3 and summary["backend"] == "fake" and summary["folder"] == str(tmp_path / name)
+    result = rag(tmp_path, "eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    assert "A: " in result.stdout and re.search(r"paired correctness difference \(n=\d+\): \+0\.000", result.stdout)
+    human = rag(tmp_path, "eval", "--backend", "fake", "--limit", "2", "--out", str(tmp_path / "c"))
+    assert human.exit_code == 0 and "run folder:" in human.stdout
+
+
+def test_eval_errors_are_clean(tmp_path):
+    result = rag(tmp_path, "eval", "--backend", "gpt")
+    assert result.exit_code == 1 and "unknown backend 'gpt'" in result.stderr
+    result = rag(tmp_path, "eval", "--backend", "fake")  # empty store
+    assert result.exit_code == 1 and "ingest the bundled corpus first" in result.stderr
+    assert "Traceback" not in result.output

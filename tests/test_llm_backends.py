@@ -48,4 +48,4 @@ def test_unknown_embedded_model_and_bad_model_path(tmp_path):
 def test_info_reports_the_backend(tmp_path):
     a = Assistant(settings(tmp_path, llm_backend="fake", embed_backend="hashing"))
     info = a.info()
-    assert (info["llm_backend"], info["llm_model"]) == ("fake", "fake")
+    assert (info["llm_backend"], info["llm_model"]) == ("fake", "echo-evidence")

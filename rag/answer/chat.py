@@ -57,10 +57,9 @@ class Conversation:
             for t in self.turns[-2:]
         )
         fallback = f"{question} ({last.standalone})"
+        prompt = render("rewrite", history=history, question=question)
         try:
-            completion = self.assistant.llm.complete(
-                [{"role": "user", "content": render("rewrite", history=history, question=question)}], max_tokens=48
-            )
+            completion = self.assistant.llm.complete([{"role": "user", "content": prompt}], max_tokens=48)
         except Exception as exc:  # a rewrite is an optimisation; retrieval still works with the fallback
             log.warning("follow-up rewrite failed (%s); using the previous question as context", exc)
             return fallback
@@ -68,7 +67,8 @@ class Conversation:
         candidate = re.sub(r"^(standalone question|question)\s*:\s*", "", candidate, flags=re.I).strip(" \"'")
         context = content_words(last.standalone + " " + last.answer.text)
         words = candidate.split()
-        if not (3 <= len(words) <= 40) or not (content_words(candidate) & context) or candidate == question:
+        copied = candidate in prompt  # the instruction, a history line or the question itself echoed back
+        if not (3 <= len(words) <= 40) or not (content_words(candidate) & context) or copied:
             log.info("rewrite %r rejected; using fallback", candidate)
             return fallback
         return candidate

@@ -1,1 +1,12 @@
-"""Evaluation: the question set and deterministic metrics (no remote judge)."""
+"""Evaluation: the question set, deterministic metrics (no remote judge), the runner
+that writes a run folder, and the comparison of two runs.
+
+    from rag.evals import run, compare
+    result = run(split="dev", backend="fake")
+    diff = compare(old_folder, result.folder)
+"""
+
+from .report import compare
+from .runner import RunResult, run
+
+__all__ = ["RunResult", "compare", "run"]

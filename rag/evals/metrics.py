@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 
 def dedupe(ranked: list[str]) -> list[str]:
@@ -61,16 +62,31 @@ def citation_recall(cited: list[str], gold: set[str]) -> float:
     return 0.0 if not gold else len(set(cited) & gold) / len(gold)
 
 
-def bootstrap_ci(values: list[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and percentile-bootstrap interval. Seeded, so a report is reproducible;
-    an empty list gives (0, 0, 0) rather than NaN."""
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0-100); 0.0 for an empty list."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def bootstrap_ci(
+    values: list[float],
+    n: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    stat: Callable[[list[float]], float] | None = None,
+) -> tuple[float, float, float]:
+    """``stat`` (default: the mean) and its percentile-bootstrap interval. Seeded, so
+    a report is reproducible; an empty list gives (0, 0, 0) rather than NaN."""
     import random
     import statistics
 
     if not values:
         return 0.0, 0.0, 0.0
+    stat = stat or statistics.fmean
     rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(n))
-    lo = means[int((1 - level) / 2 * n)]
-    hi = means[min(n - 1, int((1 + level) / 2 * n))]
-    return statistics.fmean(values), lo, hi
+    stats = sorted(stat(rng.choices(values, k=len(values))) for _ in range(n))
+    lo = stats[int((1 - level) / 2 * n)]
+    hi = stats[min(n - 1, int((1 + level) / 2 * n))]
+    return stat(values), lo, hi

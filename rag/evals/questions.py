@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from ..errors import InputError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "evals" / "questions.jsonl"
 
@@ -33,5 +35,23 @@ class Question(BaseModel):
 
 
 def load(path: Path = DEFAULT_PATH, split: str | None = None) -> list[Question]:
-    rows = [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Questions of ``split`` (None or 'all' for every one). A bad file or line is an
+    InputError naming ``file:line`` and the reason."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read the question file ({exc.__class__.__name__}: {exc})") from None
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(Question(**json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}", f"invalid JSON ({exc.msg})") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(x) for x in first["loc"]) or "record"
+            raise InputError(f"{path}:{lineno}", f"field {field}: {first['msg']}") from None
     return [q for q in rows if split in (None, "all", q.split)]

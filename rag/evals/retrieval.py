@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable
 
-from . import metrics
+from . import scoring
 from .questions import Question
 
 MODES = ("bm25", "dense", "hybrid")
@@ -19,15 +19,7 @@ def evaluate(search: Callable[[str, int, str], list[str]], questions: list[Quest
         rows = []
         for q in scored:
             ranked = search(q.question, k, mode)
-            gold = set(q.gold_doc_ids)
-            rows.append(
-                {
-                    "recall@5": metrics.recall_at_k(ranked, gold, 5),
-                    "hit@5": metrics.hit_at_k(ranked, gold, 5),
-                    "mrr@10": metrics.mrr(ranked, gold, 10),
-                    "ndcg@10": metrics.ndcg_at_k(ranked, gold, 10),
-                }
-            )
+            rows.append(scoring.retrieval_scores(ranked, q.gold_doc_ids))
         results[mode] = {name: round(statistics.fmean(r[name] for r in rows), 4) for name in rows[0]}
         results[mode]["questions"] = len(rows)
     return results

@@ -31,7 +31,7 @@ def make_llm(settings: Settings) -> LLM:
             temperature=settings.llm_temperature,
         )
     if backend == "fake":
-        from ..testing import FakeLLM
+        from ..testing import EchoLLM
 
-        return FakeLLM()
+        return EchoLLM(context_window=settings.llm_context_window)
     raise ConfigError(f"RAG_LLM_BACKEND: unknown backend {backend!r} (embedded, openai, fake)")

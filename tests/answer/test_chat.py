@@ -43,6 +43,19 @@ def test_unusable_rewrite_falls_back_to_the_previous_question(build):
     assert not ans.abstained
 
 
+def test_rewrite_that_echoes_the_prompt_is_rejected(build):
+    def reply(messages):
+        prompt = messages[-1]["content"]
+        if "Standalone question:" in prompt:
+            return prompt.splitlines()[0]  # the instruction itself, which shares words with the chat
+        return "TinyBERT is 7.5x smaller and 9.4x faster on inference."
+
+    conv = build(FakeLLM(reply=reply)).conversation()
+    conv.ask("What is TinyBERT?")
+    ans = conv.ask("How much faster is it?")
+    assert ans.standalone_question == "How much faster is it? (What is TinyBERT?)"
+
+
 def test_followup_detection():
     assert is_followup("and how much faster is it?")
     assert is_followup("What about its memory use?")
