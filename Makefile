@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run test bench bench-answers eval-answers clean
+.PHONY: install run test bench bench-answers eval tune-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,17 @@ bench: install
 bench-answers: install
 	$(BIN)/python benchmarks/answer_latency.py --limit 30
 
-# Answer quality on a split (dev for tuning, test for reporting); prints the threshold trade-off.
-SPLIT ?= dev
-eval-answers: install
-	$(BIN)/python evals/tune_answers.py --split $(SPLIT)
+# The full eval with the embedded model (a benchmark: minutes, not part of `make test`).
+# Writes a run folder (report.md, summary.json, questions.jsonl, charts) to evals/results/.
+SPLIT ?= test
+BACKEND ?= embedded
+eval: install
+	$(BIN)/rag ingest data/corpus
+	$(BIN)/rag eval --split $(SPLIT) --backend $(BACKEND) --out evals/results/$(SPLIT)-$(BACKEND)
+
+# Threshold tuning on dev only: answers once with abstention off, replays the thresholds.
+tune-answers: install
+	$(BIN)/python evals/tune_answers.py --split dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         description="At or above this relevance, an answer whose sentences all failed verification is replaced "
         "by the best evidence sentence (quoted, cited) instead of a refusal; above 1 disables it.",
     )
+    several_margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Questions about several papers ('which papers...', 'compare'): the best evidence sentence of each "
+        "other paper whose relevance is within this margin of the best is added to the answer, verified and cited.",
+    )
     summary_docs: int = Field(8, ge=2, le=30, description="Papers a literature summary covers.")
 
     # --- OpenAI-compatible endpoint ------------------------------------------------

@@ -22,7 +22,7 @@ from ..prompts import render
 from ..settings import Settings
 from . import budget, evidence as ev
 from .support import Judged, judge
-from .text import sentences
+from .text import fold, sentences
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,27 @@ _PREAMBLE = re.compile(
     re.I,
 )
 
+# The question asks for a quantity: an answer without any number does not answer it.
+_QUANTITY = re.compile(
+    r"\bhow (many|much)\b|\bby how\b|\bwhat (is the |was the |are the )?(percentage|percent|number|amount|count)\b",
+    re.I,
+)
+# The question asks about several papers: every relevant paper should be in the answer.
+_SEVERAL = re.compile(
+    r"\b(which|what|the) (papers|works|studies|approaches|methods|articles)\b|\bcompare\b|\bcompared\b|\beach (paper|approach|one|method)\b"
+    r"|\bpapers (here|in the collection)\b",
+    re.I,
+)
+
+
+def asks_quantity(question: str) -> bool:
+    return bool(_QUANTITY.search(question))
+
+
+def asks_several(question: str) -> bool:
+    return bool(_SEVERAL.search(question))
+
+
 OnText = Callable[[str], None]
 Search = Callable[[str, int], list[Hit]]
 
@@ -57,11 +78,27 @@ class Deps:
     llm: LLM
 
 
+_END = re.compile(r"\s*([.!?]*)([\"”’')\]]*)\s*$")
+
+
 def cite(sentence: str, numbers: list[int]) -> str:
+    """Markers go inside the sentence, before its final punctuation and any closing
+    quote (``... systems [1]."``), so no splitter can separate them from it."""
     markers = "".join(f"[{n}]" for n in numbers)
-    if sentence and sentence[-1] in ".!?":
-        return f"{sentence[:-1]} {markers}{sentence[-1]}"
-    return f"{sentence} {markers}."
+    m = _END.search(sentence)
+    body, stop, closing = sentence[: m.start()], m.group(1) or ".", m.group(2)
+    return f"{body} {markers}{stop}{closing}"
+
+
+def balance_quotes(sentence: str) -> str:
+    """Drop an unpaired double quote: a model quoting several abstract sentences
+    opens the quote in one sentence and closes it in another."""
+    if sentence.count('"') % 2:
+        i = sentence.find('"') if sentence.lstrip().startswith('"') else sentence.rfind('"')
+        sentence = sentence[:i] + sentence[i + 1 :]
+    if sentence.count("“") != sentence.count("”"):
+        sentence = sentence.replace("“", "").replace("”", "")
+    return sentence.strip()
 
 
 class Answerer:
@@ -121,11 +158,15 @@ class Answerer:
         by_number = evidence.by_number()
         kept: list[Judged] = []
         emitted: list[str] = []
+        numbering_before = dict(numbering)
+        # A quantity question is only answered if some sentence states a number, which
+        # is known at the end: hold its sentences back instead of streaming them.
+        hold = asks_quantity(query)
         buffer = ""
         first_text: list[float] = []
 
         def handle(sentence: str) -> None:
-            sentence = _PREAMBLE.sub("", sentence.strip())
+            sentence = balance_quotes(_PREAMBLE.sub("", sentence.strip()))
             sentence = sentence[:1].upper() + sentence[1:]
             if not sentence:
                 return
@@ -146,7 +187,7 @@ class Answerer:
                 numbers.append(numbering[doc_id])
             piece = cite(j.text, sorted(set(numbers)))
             emitted.append(piece)
-            if on_text:
+            if on_text and not hold:
                 if not first_text:
                     first_text.append(time.perf_counter() - started)
                 on_text(piece + " ")
@@ -176,6 +217,26 @@ class Answerer:
             )
             handle(best[2])
             result.extractive = bool(kept)
+        if kept and asks_several(query):
+            # A question about several papers: the small model tends to describe one.
+            # Add the best evidence sentence of each other relevant paper, checked and
+            # cited like any model sentence.
+            cited_docs = {by_number[n].doc.doc_id for j in kept for n in j.sources}
+            floor = max(s.abstain_threshold, evidence.relevance - s.several_margin)
+            for src in evidence.sources:
+                if src.doc.doc_id in cited_docs or not src.scores or max(src.scores) < floor:
+                    continue
+                handle(src.sentences[src.scores.index(max(src.scores))])
+        if kept and asks_quantity(query) and not any(re.search(r"\d", fold(j.text)) for j in kept):
+            result.removed += [RemovedSentence(text=j.text, reason="the question asks for a number and this gives none") for j in kept]
+            kept.clear()
+            numbering.clear()
+            numbering.update(numbering_before)
+            return self._decline(result, "the sources state no number for what was asked", on_text, started)
+        if hold and on_text:  # the number check passed: release the held sentences
+            first_text.append(time.perf_counter() - started)
+            for piece in emitted:
+                on_text(piece + " ")
         if not kept:
             why = "the model said the sources lack the answer" if result.removed and all(
                 r.reason.startswith("model said") for r in result.removed

@@ -54,6 +54,11 @@ class Source:
         """Everything the model was shown for this source: what its claims may rest on."""
         return f"{self.doc.title} {self.doc.year or ''} {self.text}"
 
+    @property
+    def paper_text(self) -> str:
+        """The whole paper as stored (title and abstract), not just the chosen sentences."""
+        return f"{self.doc.title} {self.doc.abstract}"
+
     def render(self) -> str:
         # No numbers in the prompt: small models echo "[1] [2]" instead of answering.
         # Citations are attached afterwards by checking each sentence against the sources.

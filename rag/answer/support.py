@@ -60,14 +60,20 @@ def stem(word: str) -> str:
     return "" if not word or word in STOPWORDS or word[0].isdigit() else _STEM.stemWord(word)
 
 
-def score(sentence: str, source_text: str, question: str = "") -> tuple[float, list[str]]:
+def score(sentence: str, source_text: str, question: str = "", paper_text: str | None = None) -> tuple[float, list[str]]:
+    """Content-word overlap of ``sentence`` with ``source_text`` (what the model was
+    shown) and the names/numbers it states that the source does not. A name the user
+    wrote in the question may be repeated, but only about a paper that mentions it
+    somewhere (``paper_text``: its full title and abstract): "TinyBERT was trained
+    with X [1]" must not cite a paper that never mentions TinyBERT."""
     words = content_words(sentence)
     if not words:
         return 0.0, []
     overlap = len(words & content_words(source_text)) / len(words)
+    paper_text = source_text if paper_text is None else paper_text
     missing = sorted(
         k for k in key_tokens(sentence)
-        if not (question and mentions(question, k))
+        if not (question and mentions(question, k) and mentions(paper_text, k))
         and (not mentions(source_text, k) or (k[0].isdigit() and not number_grounded(sentence, source_text, k)))
     )
     return overlap, missing
@@ -85,7 +91,7 @@ def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str
     sources = evidence.by_number()
     # Names and numbers the user wrote in the question may be repeated freely.
     context = question
-    scored = {n: score(text, s.checkable, context) for n, s in sources.items()}
+    scored = {n: score(text, s.checkable, context, s.paper_text) for n, s in sources.items()}
     valid = {n: ov for n, (ov, missing) in scored.items() if ov >= threshold and not missing}
     hinted_valid = [n for n in dict.fromkeys(hinted) if n in valid]
     if hinted_valid:
@@ -96,7 +102,9 @@ def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str
         n = max(valid, key=lambda k: (valid[k], -k))
         return Judged(text=text, sources=[n], support=round(valid[n], 3))
     for a, b in combinations(sorted(sources), 2):
-        ov, missing = score(text, sources[a].checkable + " " + sources[b].checkable, context)
+        ov, missing = score(
+            text, sources[a].checkable + " " + sources[b].checkable, context, sources[a].paper_text + " " + sources[b].paper_text
+        )
         if ov >= threshold and not missing and min(scored[a][0], scored[b][0]) > 0:
             return Judged(text=text, sources=[a, b], support=round(ov, 3))
     if not sources:

@@ -88,7 +88,10 @@ def key_tokens(sentence: str) -> set[str]:
     on paraphrase.
     """
     keys = set(_NUMBER.findall(sentence))
-    for word in re.findall(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]", sentence):
+    # Tokens may start with a digit ("2DMSE", "3D"), but not inside a decimal ("7.5x").
+    for word in re.findall(r"(?<![\w.])[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]", sentence):
+        if not any(c.isalpha() for c in word):
+            continue
         core = word.rstrip("s") if word.endswith("s") and word[:-1].isupper() else word
         if any(c.isdigit() for c in core) or sum(c.isupper() for c in core[1:]) >= 1:
             keys.add(core)

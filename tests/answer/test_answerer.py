@@ -107,3 +107,34 @@ def test_failed_answer_on_strong_evidence_quotes_the_evidence(build):
     (c,) = ans.citations
     assert ans.text.endswith(f"[{c.n}].") and ans.text[: -len(f" [{c.n}].")] in c.quote
     assert_well_cited(ans)
+
+
+def test_a_quantity_question_without_a_number_in_the_answer_abstains(build):
+    pieces = []
+    llm = FakeLLM(["TinyBERT achieves comparable results with BERT in GLUE datasets while being smaller and faster."])
+    ans = build(llm).ask(QUESTION.replace("How much smaller", "By how much is it smaller"), on_text=pieces.append)
+    assert ans.abstained and "no number" in ans.abstain_reason and ans.citations == []
+    assert pieces == [DECLINE_TEXT]  # the held-back sentence was never streamed
+    ok = build(FakeLLM(["TinyBERT is 7.5x smaller and 9.4x faster on inference than BERT."])).ask(QUESTION, on_text=pieces.append)
+    assert not ok.abstained and pieces[-1].startswith("TinyBERT is 7.5x smaller")
+
+
+def test_a_question_about_several_papers_cites_each_relevant_one(build):
+    llm = FakeLLM(["Speculative decoding with a trained draft model speeds up Llama 2 Chat inference."])
+    a = build(llm, several_margin=1.0)
+    one = a.ask("How does speculative decoding speed up Llama 2 Chat inference?")
+    several = a.ask("Which papers speed up inference with speculative decoding?")
+    assert len(several.citations) > len(one.citations) >= 1
+    assert_well_cited(several)
+
+
+def test_markers_stay_inside_quoted_sentences(build):
+    from rag.answer.answerer import cite
+    from rag.answer.text import sentences
+
+    assert cite('It says "TinyBERT is fast."', [1]) == 'It says "TinyBERT is fast [1]."'
+    assert cite("Is it fast?", [1, 2]) == "Is it fast [1][2]?"
+    reply = '"TinyBERT is empirically effective and achieves comparable results with BERT in GLUE datasets. It is 7.5x smaller and 9.4x faster on inference."'
+    ans = build(FakeLLM([reply])).ask(QUESTION)
+    assert all(s.rstrip('".').endswith("]") for s in sentences(ans.text)), ans.text
+    assert ans.text.count('"') == 0  # the quote spanning two sentences was unpaired in each
