@@ -211,8 +211,8 @@ def write_charts(folder: Path, records: list[dict], summary: dict) -> list[str]:
     ax.invert_yaxis()
     ax.set_xlabel("share (bars: mean; whiskers: 95% bootstrap CI)")
     ax.set_title(f"{summary['split']} split, {summary['questions']} questions, {summary['backend']} / {summary['model']}")
-    for y, v in enumerate(values):
-        ax.text(min(v + 0.01, 0.98), y, f"{v:.2f}", va="center", fontsize=8)
+    for y, v in enumerate(values):  # inside the bar's left end, clear of the whiskers
+        ax.text(0.01, y, f"{v:.2f}", va="center", fontsize=8, color="white" if v > 0.07 else "black")
     fig.tight_layout()
     fig.savefig(folder / "metrics.png", dpi=110)
     plt.close(fig)
