@@ -38,8 +38,16 @@ class Settings(BaseSettings):
     )
 
     # --- store ---------------------------------------------------------------------
-    store: Literal["embedded"] = Field(
-        "embedded", description="Chroma mode: 'embedded' (PersistentClient in data_dir)."
+    store: Literal["embedded", "server"] = Field(
+        "embedded",
+        description="Chroma mode: 'embedded' (PersistentClient in data_dir) or 'server' (HttpClient to a Chroma "
+        "server at chroma_host:chroma_port; the BM25 index still lives in data_dir).",
+    )
+    chroma_host: str = Field("127.0.0.1", description="Chroma server host (store=server).")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port (store=server).")
+    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server (store=server).")
+    chroma_auth_token: SecretStr | None = Field(
+        None, description="Bearer token for a Chroma server with token auth (store=server); unset = no auth header."
     )
     collection_prefix: str = Field(
         "abstracts", description="Collection names are '<prefix>-<hash of index settings>'."
@@ -131,6 +139,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
         description="Base URL of an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server...).",
     )
+
+    # --- serving (rag serve / rag mcp) -------------------------------------------------
+    serve_host: str = Field("127.0.0.1", description="Address `rag serve` binds to (loopback by default).")
+    serve_port: int = Field(8080, ge=1, le=65535, description="Port `rag serve` listens on.")
+    api_key: SecretStr | None = Field(
+        None, description="When set, every HTTP route except /health requires it (header 'Authorization: Bearer <key>' or 'X-API-Key')."
+    )
+    max_request_bytes: int = Field(65536, ge=1024, description="Largest HTTP request body accepted (bytes); larger gets 413.")
 
     # --- misc ----------------------------------------------------------------------
     log_level: str = Field("WARNING", description="Logging level for the 'rag' loggers.")
