@@ -1,4 +1,4 @@
-"""Command line: ingest, search, ask, chat, summarize, document, info, eval.
+"""Command line: ingest, search, ask, chat, summarize, document, info, eval, serve.
 
 Every command takes ``--json`` for agents (one JSON document on stdout) and turns
 our typed errors into one line on stderr with a non-zero exit code.
@@ -290,6 +290,30 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
     for key, value in data.items():
         table.add_row(key, str(value))
     out.print(table)
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default RAG_SERVE_HOST, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT, 8080)."),
+) -> None:
+    """HTTP API and web chat page (OpenAPI spec at /openapi.json)."""
+    import uvicorn
+
+    from .server import create_app
+
+    try:
+        a = _assistant()
+        s = a.settings
+        host, port = host or s.serve_host, port or s.serve_port
+        if host not in ("127.0.0.1", "localhost", "::1") and not s.api_key:
+            err.print(f"[yellow]warning:[/] serving on {host} without RAG_API_KEY: anyone who can reach it can use it", highlight=False)
+        application = create_app(a)
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    err.print(f"serving on http://{host}:{port}/ (chat page), API spec at /openapi.json", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @app.command("eval")

@@ -6,6 +6,10 @@ simply resumed by running it again:
 * all chunks of a document go to Chroma in one ``add`` call, and a document counts
   as stored only when every one of its chunks is present with the same content;
 * new versions are written before old versions are deleted.
+
+The store is either embedded (a ``PersistentClient`` in ``data_dir``) or a Chroma
+server reached over HTTP (``RAG_STORE=server``); everything above the client is the
+same code in both modes.
 """
 
 from __future__ import annotations
@@ -44,7 +48,15 @@ class StoredDoc:
 
 
 def make_client(settings: Settings):
-    """Chroma client for the configured mode (embedded by default)."""
+    """Chroma client for the configured mode (embedded by default).
+
+    ``store="server"`` talks to a separately run Chroma server over HTTP, so several
+    processes (API workers, ingest jobs, the CLI) share one store instead of each
+    opening a private SQLite file. Only Chroma moves: the BM25 index is derived from
+    the collection and still lives in ``data_dir`` in both modes.
+    """
+    if settings.store == "server":
+        return _http_client(settings)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(
@@ -55,17 +67,67 @@ def make_client(settings: Settings):
         raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({exc})") from exc
 
 
+def _http_client(settings: Settings):
+    """An ``HttpClient`` checked with a heartbeat.
+
+    Chroma's own failure for a missing server is a bare "Could not connect" (or, for
+    some paths, nothing until the first write), so we connect eagerly and turn every
+    failure into one ``StoreError`` line that names the address and the fix.
+    """
+    host, port = settings.chroma_host, settings.chroma_port
+    where = f"{'https' if settings.chroma_ssl else 'http'}://{host}:{port}"
+    token = settings.chroma_auth_token.get_secret_value() if settings.chroma_auth_token else None
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        client = chromadb.HttpClient(
+            host=host,
+            port=port,
+            ssl=settings.chroma_ssl,
+            headers=headers,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+        client.heartbeat()
+    except Exception as exc:
+        if _is_auth_error(exc):
+            raise StoreError(
+                f"Chroma server at {where} refused the request ({_one_line(exc)}); "
+                "check RAG_CHROMA_AUTH_TOKEN"
+            ) from exc
+        raise StoreError(
+            f"Chroma server at {where} is not reachable ({_one_line(exc)}); start one with "
+            f"`chroma run --path DIR --host {host} --port {port}` or set RAG_STORE=embedded"
+        ) from exc
+    log.info("connected to the Chroma server at %s", where)
+    return client
+
+
+def _is_auth_error(exc: Exception) -> bool:
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    return isinstance(exc, (AuthorizationError, ChromaAuthError)) or any(
+        code in str(exc) for code in ("401", "403", "Unauthorized", "Forbidden")
+    )
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 class Store:
     def __init__(self, settings: Settings, client=None) -> None:
         self.settings = settings
         self.name = settings.collection_name
         self.client = client or make_client(settings)
-        self.collection = self.client.get_or_create_collection(
-            self.name,
-            embedding_function=None,  # we always pass our own vectors; never Chroma's downloader
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"index": str(sorted(settings.index_fingerprint().items())), "generation": 0},
-        )
+        try:
+            self.collection = self.client.get_or_create_collection(
+                self.name,
+                embedding_function=None,  # we always pass our own vectors; never Chroma's downloader
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"index": str(sorted(settings.index_fingerprint().items())), "generation": 0},
+            )
+        except Exception as exc:  # a server that went away, a full disk, a corrupt file
+            raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)})") from exc
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     # --- reading -------------------------------------------------------------------

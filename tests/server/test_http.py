@@ -1,0 +1,147 @@
+"""HTTP routes: happy paths, validation, auth, body limit, SSE, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import SecretStr
+
+from .conftest import client_for
+
+QUESTION = "How much smaller and faster than BERT is TinyBERT at inference?"
+
+
+def events(response) -> list[tuple[str, dict]]:
+    out = []
+    for block in re.split(r"\r?\n\r?\n", response.text):
+        name = re.search(r"^event: ?(.*)$", block, re.M)
+        data = re.findall(r"^data: ?(.*)$", block, re.M)
+        if name and data:
+            out.append((name.group(1).strip(), json.loads("\n".join(data))))
+    return out
+
+
+def test_health_info_and_openapi(client):
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/info").json()
+    assert info["documents"] == 307 and info["llm_backend"] == "fake"
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/health", "/info", "/search", "/ask", "/summarize", "/chat", "/documents/{doc_id}"}
+    ask = spec["paths"]["/ask"]["post"]
+    assert "text/event-stream" in ask["responses"]["200"]["content"]
+    assert {"Answer", "Citation", "AskRequest", "ChatResponse", "ErrorBody"} <= set(spec["components"]["schemas"])
+    citation = spec["components"]["schemas"]["Citation"]["properties"]
+    assert {"n", "doc_id", "title", "year", "quote"} <= set(citation)
+
+
+def test_search_with_filters(client):
+    hits = client.post("/search", json={"query": "word sense disambiguation", "k": 3, "filters": {"year_min": 2019}}).json()
+    assert len(hits) == 3 and all(h["year"] >= 2019 for h in hits)
+    doc = client.get(f"/documents/{hits[0]['doc_id']}").json()
+    assert doc["doc_id"] == hits[0]["doc_id"] and doc["abstract"]
+
+
+def test_ask_returns_the_same_structured_citations_as_the_python_api(client, served):
+    body = client.post("/ask", json={"question": QUESTION}).json()
+    direct = served.ask(QUESTION)
+    assert body["text"] == direct.text and not body["abstained"]
+    assert [c["doc_id"] for c in body["citations"]] == [c.doc_id for c in direct.citations]
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", body["text"])} == {c["n"] for c in body["citations"]}
+    assert all(c["quote"] and c["title"] is not None for c in body["citations"])
+
+
+def test_ask_streams_server_sent_events(client):
+    with client.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        response.read()
+    got = events(response)
+    texts = [d["text"] for e, d in got if e == "text"]
+    (final,) = [d for e, d in got if e == "answer"]
+    assert texts and "".join(texts).strip() == final["text"].strip()
+    assert final["citations"] and got[-1][0] == "answer"
+
+
+def test_chat_session_keeps_numbers_and_bibliography(client):
+    first = client.post("/chat", json={"question": "What is TinyBERT?"}).json()
+    sid = first["session_id"]
+    assert first["references"] and first["answer"]["citations"]
+    second = client.post("/chat", json={"question": "How much faster is it?", "session_id": sid}).json()
+    assert second["session_id"] == sid
+    numbers = [r["n"] for r in second["references"]]
+    assert numbers == sorted(numbers) and numbers[0] == 1
+    assert first["references"][0] == second["references"][0]  # [1] stays the same paper
+    unknown = client.post("/chat", json={"question": "x?", "session_id": "nope"})
+    assert unknown.status_code == 400 and "unknown or expired session" in unknown.json()["error"]
+
+
+def test_chat_stream_announces_the_session_first(client):
+    with client.stream("POST", "/chat", json={"question": "What is TinyBERT?"}, headers={"Accept": "text/event-stream"}) as r:
+        r.read()
+    got = events(r)
+    assert got[0][0] == "session" and got[-1][0] == "answer"
+    assert got[-1][1]["session_id"] == got[0][1]["session_id"] and got[-1][1]["references"]
+
+
+def test_summarize(client):
+    body = client.post("/summarize", json={"topic": "speculative decoding", "k": 4}).json()
+    assert body["citations"] and "[1]" in body["text"]
+
+
+def test_validation_errors_name_the_field(client):
+    cases = [
+        ("/ask", {"question": ""}, "question"),
+        ("/ask", {"question": "x" * 5000}, "question"),
+        ("/search", {"query": "bert", "k": 0}, "k"),
+        ("/search", {"query": "bert", "k": 500}, "k"),
+        ("/search", {"query": "bert", "filters": {"year_min": "soon"}}, "filters.year_min"),
+        ("/search", {"query": "bert", "mode": "magic"}, "mode"),
+        ("/ask", {"questio": "typo"}, "question"),
+    ]
+    for path, body, field in cases:
+        r = client.post(path, json=body)
+        assert r.status_code == 422, (path, body)
+        assert r.json()["error"].startswith(field + ":"), r.json()
+    r = client.post("/search", json={"query": "bert", "filters": {"year_min": 2024, "year_max": 2020}})
+    assert r.status_code == 400 and "year_min" in r.json()["error"]
+    r = client.post("/ask", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    missing = client.get("/documents/does-not-exist")
+    assert missing.status_code == 404 and "does-not-exist" in missing.json()["error"]
+
+
+def test_body_size_limit(served):
+    client = client_for(served, max_request_bytes=2048)
+    r = client.post("/ask", json={"question": "x" * 3000})
+    assert r.status_code == 413 and "RAG_MAX_REQUEST_BYTES" in r.json()["error"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(10):
+            yield b" " * 512
+
+    r = client.post("/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_api_key_guards_every_route_but_health(served):
+    client = client_for(served, api_key=SecretStr("s3cret"))
+    assert client.get("/health").status_code == 200
+    for method, path in (("get", "/info"), ("get", "/openapi.json"), ("get", "/"), ("get", "/static/chat.js")):
+        r = getattr(client, method)(path)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
+    r = client.post("/search", json={"query": "bert"})
+    assert r.status_code == 401 and "API key" in r.json()["error"]
+    assert client.post("/search", json={"query": "bert"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/search", json={"query": "bert"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/info", headers={"X-API-Key": "s3cret"}).status_code == 200
+    # the chat page: /?key=... once, then the cookie authorises the page's API calls
+    login = client.get("/?key=s3cret", follow_redirects=False)
+    assert login.status_code == 303 and "rag_api_key" in login.headers["set-cookie"]
+    assert client.get("/info").status_code == 200  # TestClient keeps the cookie
+
+
+def test_without_a_key_everything_is_open(client):
+    assert client.get("/info").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "Ask the abstracts" in page.text
+    assert client.get("/static/chat.js").status_code == 200
