@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run test bench bench-answers eval tune-answers clean
+.PHONY: install run serve test bench bench-answers bench-http eval tune-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,19 @@ run: install
 	$(BIN)/rag search "$(QUESTION)" -k 3
 	$(BIN)/rag ask "$(QUESTION)"
 
+# The HTTP API and chat page on http://127.0.0.1:8080/ (RAG_SERVE_HOST / RAG_SERVE_PORT).
+serve: install
+	$(BIN)/rag ingest data/corpus
+	$(BIN)/rag serve
+
 test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/ingest_search.py
+
+bench-http: install
+	$(BIN)/python benchmarks/http_overhead.py
 
 bench-answers: install
 	$(BIN)/python benchmarks/answer_latency.py --limit 30

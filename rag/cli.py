@@ -308,6 +308,7 @@ def serve(
         host, port = host or s.serve_host, port or s.serve_port
         if host not in ("127.0.0.1", "localhost", "::1") and not s.api_key:
             err.print(f"[yellow]warning:[/] serving on {host} without RAG_API_KEY: anyone who can reach it can use it", highlight=False)
+        a.llm  # load the model now: a bad model setting fails here, and the first answer is not slow
         application = create_app(a)
     except RagError as exc:
         _fail(str(exc))

@@ -119,3 +119,9 @@ def test_eval_errors_are_clean(tmp_path):
     result = rag(tmp_path, "eval", "--backend", "fake")  # empty store
     assert result.exit_code == 1 and "ingest the bundled corpus first" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_serve_reports_a_bad_backend_before_listening(tmp_path):
+    env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "openai"}
+    result = runner.invoke(app, ["--data-dir", str(tmp_path / "s"), "serve", "--port", "9"], env=env)
+    assert result.exit_code == 1 and "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output

@@ -8,6 +8,7 @@ and answers with the fake (evidence-echoing) LLM.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,18 +25,29 @@ pytestmark = pytest.mark.anyio
 TOOLS = {"search", "ask", "summarize", "get_document"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def anyio_backend():
     return "asyncio"
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    """Ingested once for the module; the server only reads it."""
-    settings = make_settings(tmp_path_factory.mktemp("mcp"))
-    report = Assistant(settings).ingest([CORPUS])
+    """Ingested once for the module; the server only reads it. No RAG_* variable of the
+    developer's shell may shape this index: the server process does not inherit them."""
+    with pytest.MonkeyPatch.context() as env:
+        for key in [k for k in os.environ if k.startswith("RAG_")]:
+            env.delenv(key)
+        settings = make_settings(tmp_path_factory.mktemp("mcp"))
+        report = Assistant(settings).ingest([CORPUS])
     assert report.added > 0
     return settings.data_dir
+
+
+@pytest.fixture(scope="module")
+async def session(data_dir, anyio_backend):
+    """One server process for the module (it takes seconds to import and warm up)."""
+    async with connect(data_dir, cwd=data_dir.parent) as session:
+        yield session
 
 
 @asynccontextmanager
@@ -59,9 +71,8 @@ def _error_text(result) -> str:
     return " ".join(block.text for block in result.content)
 
 
-async def test_tools_are_listed_with_schemas(data_dir, tmp_path):
-    async with connect(data_dir, tmp_path) as session:
-        tools = {t.name: t for t in (await session.list_tools()).tools}
+async def test_tools_are_listed_with_schemas(session):
+    tools = {t.name: t for t in (await session.list_tools()).tools}
     assert set(tools) == TOOLS
     assert tools["search"].input_schema["required"] == ["query"]
     assert {"query", "k", "year_min", "year_max"} <= set(tools["search"].input_schema["properties"])
@@ -72,48 +83,46 @@ async def test_tools_are_listed_with_schemas(data_dir, tmp_path):
     assert all(t.annotations and t.annotations.read_only_hint for t in tools.values())
 
 
-async def test_search_ask_and_documents(data_dir, tmp_path):
-    async with connect(data_dir, tmp_path) as session:
-        found = await session.call_tool("search", {"query": "knowledge distillation of BERT", "k": 3})
-        assert not found.is_error
-        hits = found.structured_content["hits"]
-        assert 1 <= len(hits) <= 3
-        assert {"doc_id", "title", "year", "score", "text"} <= set(hits[0])
-        assert hits[0]["doc_id"] in found.content[0].text  # readable text for models too
+async def test_search_ask_and_documents(session):
+    found = await session.call_tool("search", {"query": "knowledge distillation of BERT", "k": 3})
+    assert not found.is_error
+    hits = found.structured_content["hits"]
+    assert 1 <= len(hits) <= 3
+    assert {"doc_id", "title", "year", "score", "text"} <= set(hits[0])
+    assert hits[0]["doc_id"] in found.content[0].text  # readable text for models too
 
-        answered = await session.call_tool("ask", {"question": "What is TinyBERT?"})
-        assert not answered.is_error
-        answer = answered.structured_content
-        assert not answer["abstained"]
-        assert "[1]" in answer["text"] and answer["citations"]
-        assert answer["citations"][0]["n"] == 1
-        assert answer["backend"] == "fake"
-        for citation in answer["citations"]:
-            doc = await session.call_tool("get_document", {"doc_id": citation["doc_id"]})
-            assert not doc.is_error
-            assert doc.structured_content["doc_id"] == citation["doc_id"]
-            assert citation["quote"] and citation["quote"][:40] in doc.structured_content["abstract"]
-        assert "TinyBERT" in " ".join(c["title"] for c in answer["citations"]) + answer["text"]
+    answered = await session.call_tool("ask", {"question": "What is TinyBERT?"})
+    assert not answered.is_error
+    answer = answered.structured_content
+    assert not answer["abstained"]
+    assert "[1]" in answer["text"] and answer["citations"]
+    assert answer["citations"][0]["n"] == 1
+    assert answer["backend"] == "fake"
+    for citation in answer["citations"]:
+        doc = await session.call_tool("get_document", {"doc_id": citation["doc_id"]})
+        assert not doc.is_error
+        assert doc.structured_content["doc_id"] == citation["doc_id"]
+        assert citation["quote"] and citation["quote"][:40] in doc.structured_content["abstract"]
+    assert "TinyBERT" in " ".join(c["title"] for c in answer["citations"]) + answer["text"]
 
-        summary = await session.call_tool("summarize", {"topic": "compressing BERT models", "k": 4})
-        assert not summary.is_error
-        assert set(summary.structured_content) >= {"text", "abstained", "citations", "backend", "model"}
+    summary = await session.call_tool("summarize", {"topic": "compressing BERT models", "k": 4})
+    assert not summary.is_error
+    assert set(summary.structured_content) >= {"text", "abstained", "citations", "backend", "model"}
 
 
-async def test_errors_are_tool_errors_and_the_session_survives(data_dir, tmp_path):
-    async with connect(data_dir, tmp_path) as session:
-        unknown = await session.call_tool("get_document", {"doc_id": "0000000000000000"})
-        assert "0000000000000000" in _error_text(unknown) and "no such document" in _error_text(unknown)
+async def test_errors_are_tool_errors_and_the_session_survives(session):
+    unknown = await session.call_tool("get_document", {"doc_id": "0000000000000000"})
+    assert "0000000000000000" in _error_text(unknown) and "no such document" in _error_text(unknown)
 
-        empty = await session.call_tool("ask", {"question": "   "})
-        assert "empty question" in _error_text(empty)
+    empty = await session.call_tool("ask", {"question": "   "})
+    assert "empty question" in _error_text(empty)
 
-        bad_k = await session.call_tool("search", {"query": "BERT", "k": 0})
-        assert "k: must be between 1 and 200" in _error_text(bad_k)
+    bad_k = await session.call_tool("search", {"query": "BERT", "k": 0})
+    assert "k: must be between 1 and 200" in _error_text(bad_k)
 
-        bad_years = await session.call_tool("search", {"query": "BERT", "year_min": 2020, "year_max": 2010})
-        assert "year_min (2020) is after year_max (2010)" in _error_text(bad_years)
+    bad_years = await session.call_tool("search", {"query": "BERT", "year_min": 2020, "year_max": 2010})
+    assert "year_min (2020) is after year_max (2010)" in _error_text(bad_years)
 
-        # still serving after the errors
-        ok = await session.call_tool("search", {"query": "BERT", "k": 1})
-        assert not ok.is_error and len(ok.structured_content["hits"]) == 1
+    # still serving after the errors
+    ok = await session.call_tool("search", {"query": "BERT", "k": 1})
+    assert not ok.is_error and len(ok.structured_content["hits"]) == 1
