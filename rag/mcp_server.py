@@ -39,7 +39,7 @@ from .errors import InputError, RagError
 from .models import Answer, Document, Hit
 from .retrieve.filters import SearchFilters
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rag.mcp_server")  # not __name__: that is "__main__" under `python -m`
 
 AssistantFactory = Callable[[], Assistant]
 T = TypeVar("T")
@@ -157,7 +157,9 @@ def _filters(year_min: int | None, year_max: int | None) -> SearchFilters | None
     try:
         return SearchFilters(year_min=year_min, year_max=year_max)
     except ValidationError as exc:
-        raise InputError("filters", exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        first = exc.errors()[0]
+        where = str(first["loc"][0]) if first.get("loc") else "filters"
+        raise InputError(where, first["msg"].removeprefix("Value error, ")) from None
 
 
 def _check_k(k: int | None, low: int, high: int) -> None:
@@ -227,7 +229,9 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
     """An MCP server whose tools call the Assistant that ``assistant_factory`` builds
     (on the first tool call, once)."""
     lazy = _LazyAssistant(assistant_factory)
-    server = MCPServer(SERVER_NAME, title="Paper abstracts assistant", instructions=INSTRUCTIONS, version=__version__)
+    server = MCPServer(
+        SERVER_NAME, title="Paper abstracts assistant", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
+    )
 
     @_tool(server)
     def search(

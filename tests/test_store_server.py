@@ -134,13 +134,13 @@ def test_server_and_embedded_stores_give_the_same_results(loaded, tmp_path):
     embedded.ingest([CORPUS])
     assert embedded.store.count() == loaded.store.count()
     for query in ("speculative decoding draft model", "graph neural networks heterophily", "low-rank adapters"):
-        # Exact ties (the hashing embedder makes some) may come back in either order,
-        # so compare the best hit and the score profile rather than the full order.
+        # HNSW is approximate and builds its graph with random levels, so two indexes of
+        # the same vectors may differ in the tail; the head must agree.
         for mode in ("bm25", "dense", "hybrid"):
             assert loaded.search(query, k=5, mode=mode)[0].doc_id == embedded.search(query, k=5, mode=mode)[0].doc_id
-        served = sorted(round(h.dense_score, 4) for h in loaded.search(query, k=5, mode="dense"))
-        local = sorted(round(h.dense_score, 4) for h in embedded.search(query, k=5, mode="dense"))
-        assert served == local, query
+        served = {h.doc_id for h in loaded.search(query, k=5, mode="dense")}
+        local = {h.doc_id for h in embedded.search(query, k=5, mode="dense")}
+        assert len(served & local) >= 3, query
 
 
 def test_reingest_is_a_no_op(loaded):
