@@ -1,4 +1,4 @@
-"""Command line: ingest, search, ask, chat, summarize, document, info, eval, serve.
+"""Command line: ingest, search, ask, chat, summarize, document, info, eval, serve, mcp.
 
 Every command takes ``--json`` for agents (one JSON document on stdout) and turns
 our typed errors into one line on stderr with a non-zero exit code.
@@ -315,6 +315,14 @@ def serve(
         return
     err.print(f"serving on http://{host}:{port}/ (chat page), API spec at /openapi.json", highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def mcp() -> None:
+    """MCP server over stdio for agents (tools: search, ask, summarize, get_document)."""
+    from .mcp_server import serve_stdio
+
+    serve_stdio(_assistant)
 
 
 @app.command("eval")
