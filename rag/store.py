@@ -15,6 +15,7 @@ same code in both modes.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -135,13 +136,21 @@ class Store:
         return self.collection.count()
 
     def generation(self) -> int:
-        """A counter bumped by every write; derived indexes (BM25) compare against it."""
+        """A number changed by every write; derived indexes (BM25) compare against it."""
         meta = self.client.get_collection(self.name).metadata or {}
         return int(meta.get("generation", 0))
 
     def bump_generation(self) -> int:
+        """Move the generation past the old one and past the clock (in microseconds).
+
+        Not a plain ``+1``: the BM25 index in ``data_dir`` is matched to its collection by
+        name and generation only, and an embedded store and a server collection of the
+        same name (a data_dir switched to ``store=server``, or a server wiped and filled
+        again) would count through the same small numbers, so a stale index would pass
+        for current. Clock-based values of two stores practically never coincide.
+        """
         meta = dict(self.client.get_collection(self.name).metadata or {})
-        meta["generation"] = int(meta.get("generation", 0)) + 1
+        meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
         return meta["generation"]
 
@@ -208,8 +217,14 @@ class Store:
 
     # --- writing -------------------------------------------------------------------
     def add(self, nodes: list[TextNode]) -> None:
+        """Write ``nodes`` in slices the client accepts (a Chroma server's limit is
+        smaller than llama-index's fixed 41,665). A document cut between two slices is
+        still safe: completeness is checked per document, and an incomplete one is
+        rewritten by the next ingest."""
         try:
-            self.vector_store.add(nodes)
+            limit = max(1, self.client.get_max_batch_size())
+            for start in range(0, len(nodes), limit):
+                self.vector_store.add(nodes[start : start + limit])
         except Exception as exc:
             raise StoreError(f"collection {self.name}: write failed ({exc})") from exc
 

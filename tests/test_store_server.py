@@ -198,3 +198,23 @@ def test_auth_token_is_sent_as_a_bearer_header_and_never_echoed(tmp_path, chroma
     with pytest.raises(StoreError) as info:
         make_client(closed)
     assert "s3cret-token" not in str(info.value)
+
+
+def test_switching_an_existing_data_dir_to_a_server_never_reuses_its_bm25_index(tmp_path, chroma_port):
+    # The BM25 index in data_dir is keyed by collection name and write generation; an
+    # embedded store and a server collection of the same name must not pass for each other.
+    from .helpers import ABSTRACT_A, ABSTRACT_B, write
+
+    embedded = Assistant(make_settings(tmp_path), embedder=HashingEmbedder())
+    embedded.ingest([write(tmp_path / "a.txt", "Low-rank adapters\n" + ABSTRACT_A + "\n")])
+    assert embedded.search("compressing transformer adapters", k=1, mode="bm25")
+    # Same data_dir and the same collection name as the embedded store.
+    settings = server_settings(tmp_path, chroma_port).model_copy(
+        update={"collection_prefix": embedded.settings.collection_prefix}
+    )
+    served = Assistant(settings, embedder=HashingEmbedder())
+    assert served.settings.collection_name == embedded.settings.collection_name
+    served.ingest([write(tmp_path / "b.txt", "Heterophilous graphs\n" + ABSTRACT_B + "\n")])
+    hits = served.search("compressing transformer adapters", k=5, mode="bm25")
+    assert all(served.document(h.doc_id) is not None for h in hits)
+    assert served.search("heterophilous graphs message passing", k=1, mode="bm25")
