@@ -168,6 +168,15 @@ def test_ask_returns_a_cited_answer(loaded):
     assert cited is not None and cited.abstract
 
 
+def test_the_eval_runs_against_the_server(loaded, tmp_path):
+    from rag.evals import run
+
+    result = run(split="dev", limit=6, assistant=loaded, out_dir=tmp_path / "run")
+    assert result.summary["questions"] == 6 and result.summary["corpus"]["documents"] == 307
+    assert result.summary["metrics"]["invalid_citations"]["value"] == 0
+    assert (tmp_path / "run" / "report.md").is_file()
+
+
 def test_document_by_id(loaded):
     hit = loaded.search("GlossBERT word sense disambiguation", k=1)[0]
     doc = loaded.document(hit.doc_id)
