@@ -26,6 +26,13 @@ function addMessage(kind, text) {
   return div;
 }
 
+// Some scraped papers have no title: name them by the start of their quoted evidence.
+function label(c) {
+  if (c.title) return c.title;
+  const q = (c.quote || "").trim();
+  return q ? `(untitled) ${q.slice(0, 70)}${q.length > 70 ? "…" : ""}` : "(untitled)";
+}
+
 function showSources() {
   const list = $("source-list");
   list.innerHTML = "";
@@ -37,7 +44,7 @@ function showSources() {
     const li = document.createElement("li");
     li.value = c.n;
     li.dataset.n = c.n;
-    li.textContent = `${c.title || "(untitled)"}${c.year ? ` (${c.year})` : ""}`;
+    li.textContent = `${label(c)}${c.year ? ` (${c.year})` : ""}`;
     list.appendChild(li);
   }
 }
@@ -47,7 +54,7 @@ async function openCitation(n) {
   if (!c) return; // its reference arrives with the final answer
   const res = await fetch(`/documents/${encodeURIComponent(c.doc_id)}`, { credentials: "same-origin" });
   const doc = res.ok ? await res.json() : { title: c.title, abstract: c.quote, doc_id: c.doc_id };
-  $("doc-title").textContent = `[${c.n}] ${doc.title || "(untitled)"}`;
+  $("doc-title").textContent = `[${c.n}] ${doc.title || label(c)}`;
   $("doc-meta").textContent = [doc.year, (doc.authors || []).join(", ")].filter(Boolean).join(" · ");
   let html = escapeHtml(doc.abstract || "");
   for (const q of (c.quote || "").split(/(?<=[.!?])\s+/).filter((s) => s.length > 20)) {
