@@ -14,6 +14,7 @@ same code in both modes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -222,11 +223,15 @@ class Store:
         still safe: completeness is checked per document, and an incomplete one is
         rewritten by the next ingest."""
         try:
-            limit = max(1, self.client.get_max_batch_size())
+            limit = self._max_batch()
             for start in range(0, len(nodes), limit):
                 self.vector_store.add(nodes[start : start + limit])
         except Exception as exc:
             raise StoreError(f"collection {self.name}: write failed ({exc})") from exc
+
+    @functools.lru_cache(maxsize=1)  # noqa: B019 (one Store per collection; asked once, not per write)
+    def _max_batch(self) -> int:
+        return max(1, self.client.get_max_batch_size())
 
     def delete_docs(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)

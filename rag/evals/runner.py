@@ -2,7 +2,8 @@
 
     from rag.evals import run
     result = run(split="dev", backend="fake", limit=20)
-    print(result.folder, result.summary["metrics"]["correctness"])
+    result.folder                                  # the run folder it wrote
+    result.summary["metrics"]["correctness"]       # {"value": ..., "ci": [lo, hi], "n": ...}
 
 Each question gets a fresh conversation (a ``chat`` question asks its first turn,
 then scores the follow-up), its answer is scored (``scoring.score``), and the
@@ -31,11 +32,11 @@ from ..llm import LLM, Completion
 from ..settings import Settings
 from . import questions as qset
 from . import report, scoring
+from .retrieval import MODES
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, question id)
-MODES = ("bm25", "dense", "hybrid")
 
 
 class PromptRecorder:

@@ -153,23 +153,25 @@ def create_app(assistant: Assistant) -> FastAPI:
         filters = req.filters.to_search() if req.filters else None
         return assistant.search(req.query, k=req.k, filters=filters, mode=req.mode)
 
+    def respond(call, stream: bool, request: Request, final=lambda a: a.model_dump(), first: dict | None = None):
+        """Run ``call(on_text)`` under the generation lock: as SSE when streaming is
+        asked for, else as one JSON body shaped by ``final``."""
+        run = lambda on_text=None: locked(lambda: call(on_text))  # noqa: E731
+        if wants_stream(stream, request):
+            return sse(_stream(run), final, first)
+        return final(run())
+
     @app.post("/ask", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def ask(req: AskRequest, request: Request):
         """A cited answer; every ``[n]`` in ``text`` maps to ``citations``."""
         filters = req.filters.to_search() if req.filters else None
-        run = lambda on_text=None: locked(lambda: assistant.ask(req.question, k=req.k, filters=filters, on_text=on_text))  # noqa: E731
-        if wants_stream(req.stream, request):
-            return sse(_stream(run), lambda a: a.model_dump())
-        return run()
+        return respond(lambda on_text: assistant.ask(req.question, k=req.k, filters=filters, on_text=on_text), req.stream, request)
 
     @app.post("/summarize", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def summarize(req: SummarizeRequest, request: Request):
         """A cited literature summary of the papers matching ``topic``, grouped by approach."""
         filters = req.filters.to_search() if req.filters else None
-        run = lambda on_text=None: locked(lambda: assistant.summarize(req.topic, k=req.k, filters=filters, on_text=on_text))  # noqa: E731
-        if wants_stream(req.stream, request):
-            return sse(_stream(run), lambda a: a.model_dump())
-        return run()
+        return respond(lambda on_text: assistant.summarize(req.topic, k=req.k, filters=filters, on_text=on_text), req.stream, request)
 
     @app.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def chat(req: ChatRequest, request: Request):
@@ -180,10 +182,7 @@ def create_app(assistant: Assistant) -> FastAPI:
             refs = [conv.bibliography[n] for n in sorted(conv.bibliography)]
             return ChatResponse(session_id=session_id, answer=answer, references=refs).model_dump()
 
-        run = lambda on_text=None: locked(lambda: conv.ask(req.question, on_text=on_text))  # noqa: E731
-        if wants_stream(req.stream, request):
-            return sse(_stream(run), final, first={"session_id": session_id})
-        return final(run())
+        return respond(lambda on_text: conv.ask(req.question, on_text=on_text), req.stream, request, final, {"session_id": session_id})
 
     @app.get("/documents/{doc_id}", response_model=Document, responses={404: {"model": ErrorBody}}, tags=["answers"])
     def get_document(doc_id: str):
