@@ -1,5 +1,9 @@
 """Prompts are text files in ``prompts/``, loaded by name and filled with ``str.format``.
 
+The ``prompts/`` directory is installed as the package ``rag.prompt_files`` (see
+``[tool.setuptools]`` in pyproject.toml), so the files are read with
+``importlib.resources`` and ship in the wheel as well as in an editable install.
+
 ``render`` refuses a missing or an unexpected key, so a prompt and its caller
 cannot drift apart silently.
 """
@@ -8,11 +12,13 @@ from __future__ import annotations
 
 import functools
 import string
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from .errors import ConfigError
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+PROMPTS_PACKAGE = f"{__package__}.prompt_files"
+PROMPTS_DIR: Traversable = resources.files(PROMPTS_PACKAGE)
 
 #: Every prompt and the keys its callers supply; a test checks the files against it.
 EXPECTED_KEYS: dict[str, set[str]] = {
@@ -24,12 +30,17 @@ EXPECTED_KEYS: dict[str, set[str]] = {
 }
 
 
+def names() -> set[str]:
+    """The names of every prompt file shipped with the package."""
+    return {p.name[: -len(".txt")] for p in PROMPTS_DIR.iterdir() if p.is_file() and p.name.endswith(".txt")}
+
+
 @functools.lru_cache(maxsize=None)
 def load(name: str) -> str:
     path = PROMPTS_DIR / f"{name}.txt"
     try:
         return path.read_text(encoding="utf-8").strip("\n")
-    except OSError:
+    except (OSError, KeyError):
         raise ConfigError(f"{path}: prompt {name!r} not found") from None
 
 

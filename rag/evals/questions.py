@@ -1,4 +1,5 @@
-"""The held-out question set in ``evals/questions.jsonl``.
+"""The held-out question set in ``rag/evals/questions.jsonl`` (package data, read
+with ``importlib.resources`` so it ships in the wheel).
 
 Each question has a ``split`` ('dev' for tuning, 'test' for reporting only), a
 ``kind`` (fact, paraphrase, multi, unanswerable, chat), the gold ``doc_id``s, the
@@ -9,13 +10,16 @@ facts a correct answer must contain.
 from __future__ import annotations
 
 import json
+import os
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import InputError
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "evals" / "questions.jsonl"
+DEFAULT_PATH: Traversable = resources.files(__package__) / "questions.jsonl"
 
 
 class Question(BaseModel):
@@ -34,10 +38,12 @@ class Question(BaseModel):
         return self.kind != "unanswerable"
 
 
-def load(path: Path = DEFAULT_PATH, split: str | None = None) -> list[Question]:
-    """Questions of ``split`` (None or 'all' for every one). A bad file or line is an
-    InputError naming ``file:line`` and the reason."""
-    path = Path(path)
+def load(path: str | os.PathLike | Traversable = DEFAULT_PATH, split: str | None = None) -> list[Question]:
+    """Questions of ``split`` (None or 'all' for every one), from the packaged set
+    unless ``path`` is given. A bad file or line is an InputError naming ``file:line``
+    and the reason."""
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -35,3 +35,13 @@ def test_split_and_kinds():
         assert set(kinds) == {"fact", "paraphrase", "multi", "unanswerable", "chat"}, split
     assert all(q.followup for q in qs if q.kind == "chat")
     assert all(q.facts for q in qs if q.answerable)
+
+
+def test_question_set_is_package_data():
+    # Shipped inside the package (rag/evals/questions.jsonl) and read through
+    # importlib.resources, so an installed wheel finds it too.
+    from importlib import resources
+
+    assert questions.DEFAULT_PATH == resources.files("rag.evals") / "questions.jsonl"
+    assert questions.DEFAULT_PATH.is_file()
+    assert questions.load(str(questions.DEFAULT_PATH)) == questions.load()
