@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run serve test bench bench-answers bench-http eval tune-answers clean
+.PHONY: install run serve lint test bench bench-answers bench-http eval tune-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ serve: install
 	$(BIN)/rag ingest data/corpus
 	$(BIN)/rag serve
 
-test: install
+# Lint (ruff: errors, import order, bugbear, pyupgrade) and type check (mypy), both
+# configured in pyproject.toml; `make test` runs them first.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install lint
 	$(BIN)/python -m pytest -q
 
 bench: install

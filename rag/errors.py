@@ -6,6 +6,9 @@ user can fix the input without reading a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class RagError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -34,3 +37,26 @@ class EmbeddingError(RagError):
 
 class LLMError(RagError):
     """The language model backend failed (not reachable, bad reply, overflow)."""
+
+
+def first_problem(errors: Sequence[Mapping[str, Any]], *, env_prefix: str | None = None) -> tuple[str, str]:
+    """The first problem of a pydantic validation as ``(where, reason)``: ``where`` is the
+    dotted field path (request bodies drop their ``body`` root), or the environment
+    variable when ``env_prefix`` is given (``RAG_CHUNK_SIZE``); ``reason`` is pydantic's
+    message without its "Value error, " prefix. Every interface reports invalid input
+    through this one function, so the same mistake reads the same everywhere."""
+    if not errors:
+        return ("input", "invalid input")
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    if env_prefix is not None:
+        where = env_prefix + loc[0].upper() if loc else "settings"
+    else:
+        where = ".".join(loc) or "body"
+    return where, str(first.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def one_line(errors: Sequence[Mapping[str, Any]], *, env_prefix: str | None = None) -> str:
+    """``first_problem`` as the one line users see: ``where: reason``."""
+    where, reason = first_problem(errors, env_prefix=env_prefix)
+    return f"{where}: {reason}"

@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 import threading
-from typing import Annotated, Callable, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from . import __version__
-from .assistant import Assistant
-from .errors import InputError, RagError
+from . import __version__, logs
+from .assistant import Assistant, load_settings
+from .errors import RagError
+from .inputs import ASK_K, SEARCH_K, SUMMARY_K
 from .models import Answer, Document, Hit
-from .retrieve.filters import SearchFilters
 
 log = logging.getLogger("rag.mcp_server")  # not __name__: that is "__main__" under `python -m`
 
@@ -150,28 +150,9 @@ def _result(structured: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured.model_dump(mode="json"))
 
 
-# --- input checks --------------------------------------------------------------------------
-def _filters(year_min: int | None, year_max: int | None) -> SearchFilters | None:
-    if year_min is None and year_max is None:
-        return None
-    try:
-        return SearchFilters(year_min=year_min, year_max=year_max)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = str(first["loc"][0]) if first.get("loc") else "filters"
-        raise InputError(where, first["msg"].removeprefix("Value error, ")) from None
-
-
-def _check_k(k: int | None, low: int, high: int) -> None:
-    if k is not None and not low <= k <= high:
-        raise InputError("k", f"must be between {low} and {high}, got {k}")
-
-
-def _settings_message(exc: ValidationError) -> str:
-    """One line naming the offending RAG_* variable, as the CLI reports it."""
-    first = exc.errors()[0]
-    field = "RAG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
-    return f"{field}: {first['msg']}"
+# --- input checks: the Assistant applies the rules of rag.inputs ------------------------------
+def _filters(year_min: int | None, year_max: int | None) -> dict[str, Any]:
+    return {k: v for k, v in {"year_min": year_min, "year_max": year_max}.items() if v is not None}
 
 
 # --- the assistant, built on first use -------------------------------------------------------
@@ -191,10 +172,7 @@ class _LazyAssistant:
     def _get(self) -> Assistant:
         if self._assistant is None:
             log.info("building the assistant")
-            try:
-                self._assistant = self._factory()
-            except ValidationError as exc:  # bad RAG_* settings
-                raise RagError(_settings_message(exc)) from None
+            self._assistant = self._factory()  # bad RAG_* settings: a ConfigError line
         return self._assistant
 
 
@@ -236,7 +214,7 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
     @_tool(server)
     def search(
         query: Query,
-        k: Annotated[int, Field(description="Number of hits to return (1-200).")] = 5,
+        k: Annotated[int, Field(description=f"Number of hits to return ({SEARCH_K}).")] = 5,
         year_min: YearMin = None,
         year_max: YearMax = None,
     ) -> Annotated[CallToolResult, SearchResult]:
@@ -251,7 +229,7 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
     @_tool(server)
     def ask(
         question: Question,
-        k: Annotated[int | None, Field(description="Papers to draw evidence from (1-20; default from settings).")] = None,
+        k: Annotated[int | None, Field(description=f"Papers to draw evidence from ({ASK_K}; default from settings).")] = None,
         year_min: YearMin = None,
         year_max: YearMax = None,
     ) -> Annotated[CallToolResult, AnswerOut]:
@@ -260,7 +238,6 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         title, year and the quoted evidence); pass a doc_id to `get_document` to read the
         paper. If the abstracts do not answer the question, `abstained` is true and `text`
         says so: do not treat that as an answer."""
-        _check_k(k, 1, 20)
         filters = _filters(year_min, year_max)
         out = _answer_out(lazy.run(lambda a: a.ask(question, k=k, filters=filters)))
         return _result(out, _answer_text(out))
@@ -268,14 +245,13 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
     @_tool(server)
     def summarize(
         topic: Annotated[str, Field(description="The topic to summarize the literature on.")],
-        k: Annotated[int | None, Field(description="Papers to cover (2-30; default from settings).")] = None,
+        k: Annotated[int | None, Field(description=f"Papers to cover ({SUMMARY_K}; default from settings).")] = None,
         year_min: YearMin = None,
         year_max: YearMax = None,
     ) -> Annotated[CallToolResult, AnswerOut]:
         """A cited literature summary of the papers on a topic, grouped by approach. Same
         shape as `ask`: markers [n] in `text` map to `citations`; `abstained` is true when
         no paper matches the topic closely enough."""
-        _check_k(k, 2, 30)
         filters = _filters(year_min, year_max)
         out = _answer_out(lazy.run(lambda a: a.summarize(topic, k=k, filters=filters)))
         return _result(out, _answer_text(out))
@@ -295,16 +271,9 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
     return server
 
 
-def _configure_logging(level: int = logging.WARNING) -> None:
-    """Everything to stderr: stdout carries the protocol. A no-op when the CLI already did it."""
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("chromadb", "httpx", "bm25s"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
 def serve_stdio(assistant_factory: AssistantFactory) -> None:
-    """Serve the tools over stdin/stdout until the client closes the connection."""
-    _configure_logging()
+    """Serve the tools over stdin/stdout until the client closes the connection
+    (logging goes to stderr: set it up with ``rag.logs.setup`` first)."""
     log.info("serving MCP over stdio")
     build_server(assistant_factory).run("stdio")
 
@@ -312,18 +281,13 @@ def serve_stdio(assistant_factory: AssistantFactory) -> None:
 def main() -> None:
     """``python -m rag.mcp_server``: settings from RAG_* env vars / .env, the Assistant built
     on the first tool call."""
-    from .settings import Settings
-
-    _configure_logging()
+    logs.setup()
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        log.error("%s", _settings_message(exc))
+        settings = load_settings()
+    except RagError as exc:
+        log.error("%s", exc)
         raise SystemExit(2) from None
-    try:
-        logging.getLogger("rag").setLevel(settings.log_level.upper())
-    except ValueError:
-        log.warning("RAG_LOG_LEVEL: unknown level %r, keeping WARNING", settings.log_level)
+    logs.setup(settings.log_level)
     serve_stdio(lambda: Assistant(settings))
 
 

@@ -62,10 +62,6 @@ class IngestReport(BaseModel):
     seconds: float = 0.0
     collection: str = ""
 
-    @property
-    def ok(self) -> bool:
-        return not self.rejected
-
 
 class Citation(BaseModel):
     """A numbered reference: ``[n]`` in the answer text points at this paper."""

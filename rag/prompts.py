@@ -35,7 +35,7 @@ def names() -> set[str]:
     return {p.name[: -len(".txt")] for p in PROMPTS_DIR.iterdir() if p.is_file() and p.name.endswith(".txt")}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> str:
     path = PROMPTS_DIR / f"{name}.txt"
     try:

@@ -18,18 +18,21 @@ import functools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
-from llama_index.core.schema import TextNode
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from . import offline  # noqa: F401  (telemetry off before chromadb is used)
 from .errors import StoreError
 from .models import Document
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode, TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,14 @@ class Store:
             )
         except Exception as exc:  # a server that went away, a full disk, a corrupt file
             raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)})") from exc
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+
+    @functools.cached_property
+    def vector_store(self) -> ChromaVectorStore:
+        """The collection as a llama-index vector store (writes and dense retrieval);
+        built on first use, so reading documents never imports llama-index."""
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
 
     # --- reading -------------------------------------------------------------------
     def count(self) -> int:
@@ -194,30 +204,28 @@ class Store:
         return self.stored_docs({"source_file": {"$in": source_files}})
 
     def get_document(self, doc_id: str) -> Document | None:
-        got = self.collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents"])
-        if not got["ids"]:
-            return None
-        rows = sorted(zip(got["metadatas"], got["documents"]), key=lambda r: r[0].get("chunk", 0))
-        meta = rows[0][0]
-        abstract = meta.get("abstract") or rows[0][1]
-        return Document(
-            doc_id=doc_id,
-            title=meta.get("title", ""),
-            abstract=abstract,
-            authors=meta["authors"].split("; ") if meta.get("authors") else None,
-            year=meta.get("year"),
-            source=meta.get("source", ""),
-            also_in=meta["also_in"].split(" | ") if meta.get("also_in") else [],
-        )
+        return self.get_documents([doc_id]).get(doc_id)
+
+    def get_documents(self, doc_ids: Iterable[str]) -> dict[str, Document]:
+        """The stored documents among ``doc_ids``, read in one query per 500 ids."""
+        ids = list(dict.fromkeys(doc_ids))
+        rows: dict[str, list[tuple[dict, str]]] = defaultdict(list)
+        for start in range(0, len(ids), 500):
+            got = self.collection.get(where={"doc_id": {"$in": ids[start : start + 500]}}, include=["metadatas", "documents"])
+            for meta, text in zip(got["metadatas"] or [], got["documents"] or []):
+                rows[str(meta["doc_id"])].append((dict(meta), text or ""))
+        return {doc_id: _document(doc_id, chunks) for doc_id, chunks in rows.items()}
 
     def iter_nodes(self) -> Iterator[TextNode]:
         """Every stored chunk as a node (text + metadata), page by page."""
+        from llama_index.core.schema import TextNode
+
         for page in self._pages(include=["metadatas", "documents"]):
             for node_id, meta, text in zip(page["ids"], page["metadatas"], page["documents"]):
                 yield TextNode(id_=node_id, text=text or "", metadata=_public(meta))
 
     # --- writing -------------------------------------------------------------------
-    def add(self, nodes: list[TextNode]) -> None:
+    def add(self, nodes: Sequence[BaseNode]) -> None:
         """Write ``nodes`` in slices the client accepts (a Chroma server's limit is
         smaller than llama-index's fixed 41,665). A document cut between two slices is
         still safe: completeness is checked per document, and an incomplete one is
@@ -225,7 +233,7 @@ class Store:
         try:
             limit = self._max_batch()
             for start in range(0, len(nodes), limit):
-                self.vector_store.add(nodes[start : start + limit])
+                self.vector_store.add(list(nodes[start : start + limit]))
         except Exception as exc:
             raise StoreError(f"collection {self.name}: write failed ({exc})") from exc
 
@@ -237,6 +245,21 @@ class Store:
         ids = list(doc_ids)
         for start in range(0, len(ids), 500):
             self.collection.delete(where={"doc_id": {"$in": ids[start : start + 500]}})
+
+
+def _document(doc_id: str, chunks: list[tuple[dict, str]]) -> Document:
+    """A document from its stored chunks: the first chunk carries the whole abstract
+    when there are several (``meta["abstract"]``), else its text is the abstract."""
+    meta, text = min(chunks, key=lambda row: int(row[0].get("chunk", 0)))
+    return Document(
+        doc_id=doc_id,
+        title=meta.get("title", ""),
+        abstract=meta.get("abstract") or text,
+        authors=meta["authors"].split("; ") if meta.get("authors") else None,
+        year=meta.get("year"),
+        source=meta.get("source", ""),
+        also_in=meta["also_in"].split(" | ") if meta.get("also_in") else [],
+    )
 
 
 _INTERNAL = {"_node_content", "_node_type", "document_id", "ref_doc_id"}

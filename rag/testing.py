@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,8 +47,8 @@ class FakeLLM:
         self.context_window = context_window
         self.calls: list[list[dict]] = []
 
-    def complete(self, messages, *, max_tokens: int = 256, on_token=None, stop=None):
-        from .llm import Completion
+    def complete(self, messages, *, max_tokens: int = 256, stop=None):
+        from .llm import Completion, Usage
 
         self.calls.append([dict(m) for m in messages])
         if self.reply is not None:
@@ -56,14 +56,8 @@ class FakeLLM:
         else:
             text = self.replies[min(len(self.calls) - 1, len(self.replies) - 1)]
         tokens = re.findall(r"\S+\s*", text)
-        for token in tokens:
-            if on_token:
-                on_token(token)
         prompt = sum(len(m["content"].split()) for m in messages)
-        return Completion(
-            text=text, prompt_tokens=prompt, completion_tokens=len(tokens),
-            first_token_s=0.0, total_s=0.0, finish_reason="stop",
-        )
+        return Completion([*tokens, Usage(prompt, len(tokens))])
 
     @property
     def last_prompt(self) -> str:

@@ -38,7 +38,7 @@ def test_unreachable_endpoint_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     llm = make_llm(Settings(_env_file=None, data_dir=tmp_path, llm_backend="openai", openai_base_url="http://127.0.0.1:9/v1"))
     with pytest.raises(LLMError, match="127.0.0.1:9"):
-        llm.complete([{"role": "user", "content": "hi"}], max_tokens=4)
+        llm.complete([{"role": "user", "content": "hi"}], max_tokens=4).finish()
 
 
 def test_unknown_embedded_model_and_bad_model_path(tmp_path):
@@ -200,6 +200,7 @@ def test_concurrent_first_use_ends_with_one_valid_file_and_no_leftovers(tmp_path
 def test_model_cache_dir_defaults_to_the_user_cache(tmp_path, monkeypatch):
     import platformdirs
 
+    monkeypatch.delenv("RAG_MODEL_CACHE_DIR")  # the suite points it at a temporary cache
     assert Settings(_env_file=None).model_cache_dir == Path(platformdirs.user_cache_dir("rag")) / "models"
     monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert Settings(_env_file=None).model_cache_dir == tmp_path / "elsewhere"

@@ -1,32 +1,45 @@
-"""One question -> one cited, verified answer (streamed sentence by sentence).
+"""One question -> one cited, verified answer, streamed sentence by sentence.
 
-retrieve -> select evidence sentences -> decide whether to answer at all ->
-generate -> split the stream into sentences -> verify each against its sources ->
-number citations -> emit. The guarantees (every sentence cited, every citation a
-source the model was given, unsupported sentences removed, abstention when the
-evidence does not answer) are enforced here, whatever the model writes.
+``Answerer.stream`` is the whole path, one stage per step:
+
+1. gather    the documents of the best hits (and of the papers a chat is about), one
+             store read; their question-closest sentences are the evidence;
+2. decide    evidence too far from the question: decline without asking the model;
+3. generate  a prompt that fits the context window; the model's reply streams in;
+4. verify    each finished sentence is checked against the sources: cited or removed;
+5. complete  post-checks: quote the evidence when every sentence failed on strong
+             evidence, add the other relevant papers to a several-papers question,
+             decline a quantity question answered without a number;
+6. assemble  the text, the citations and the timings.
+
+The guarantees (every sentence cited, every citation a source the model was given,
+unsupported sentences removed, a decline when the evidence does not answer) hold
+here, whatever the model writes. The stream is a generator: the caller's loop drives
+the model, and closing the stream stops it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from ..embeddings import Embedder
-from ..llm import LLM
-from ..models import Answer, Citation, Document, Hit, RemovedSentence
+from ..llm import LLM, Message
+from ..models import Answer, RemovedSentence
 from ..prompts import render
+from ..retrieve import Retriever
+from ..retrieve.filters import SearchFilters
 from ..settings import Settings
-from . import budget, evidence as ev
+from . import budget
+from . import evidence as ev
+from .assemble import DECLINE_TEXT, AnswerStream, citations, cite, declined
 from .support import Judged, judge
 from .text import fold, sentences
 
-log = logging.getLogger(__name__)
+__all__ = ["DECLINE_TEXT", "Answerer", "ChatContext", "asks_quantity", "asks_several", "cite"]
 
-DECLINE_TEXT = "The abstracts don't answer this question."
 _DECLINE = re.compile(
     r"not in (the )?sources|(do|does|did) not (contain|mention|provide|say|state|specify|include|report|discuss)"
     r"|no (information|mention|details?)|cannot (be )?(answer|determin)|not (mentioned|stated|provided|specified|available)"
@@ -63,33 +76,6 @@ def asks_several(question: str) -> bool:
     return bool(_SEVERAL.search(question))
 
 
-OnText = Callable[[str], None]
-Search = Callable[[str, int], list[Hit]]
-
-
-@dataclass
-class Deps:
-    """What answering needs from the rest of the system (all built by Assistant)."""
-
-    settings: Settings
-    search: Search  # (query, k) -> hits
-    document: Callable[[str], Document | None]
-    embedder: Embedder
-    llm: LLM
-
-
-_END = re.compile(r"\s*([.!?]*)([\"”’')\]]*)\s*$")
-
-
-def cite(sentence: str, numbers: list[int]) -> str:
-    """Markers go inside the sentence, before its final punctuation and any closing
-    quote (``... systems [1]."``), so no splitter can separate them from it."""
-    markers = "".join(f"[{n}]" for n in numbers)
-    m = _END.search(sentence)
-    body, stop, closing = sentence[: m.start()], m.group(1) or ".", m.group(2)
-    return f"{body} {markers}{stop}{closing}"
-
-
 def balance_quotes(sentence: str) -> str:
     """Drop an unpaired double quote: a model quoting several abstract sentences
     opens the quote in one sentence and closes it in another."""
@@ -101,170 +87,200 @@ def balance_quotes(sentence: str) -> str:
     return sentence.strip()
 
 
+def sentences_of(pieces: Iterable[str]) -> Iterator[str]:
+    """Finished sentences from a stream of text pieces, each as soon as the next one
+    has begun; the unfinished tail comes last (possibly empty)."""
+    buffer = ""
+    for piece in pieces:
+        buffer += piece
+        parts = sentences(buffer)
+        if len(parts) > 1:
+            yield from parts[:-1]
+            buffer = buffer[buffer.rfind(parts[-1]) :]  # keep the raw tail, spaces included
+    yield buffer
+
+
+@dataclass
+class ChatContext:
+    """What a chat turn adds to a question: the standalone question to retrieve with,
+    the session's numbering (doc_id -> marker, updated in place: a paper keeps its
+    number all session) and the papers the conversation is already about."""
+
+    retrieval_query: str | None = None
+    numbering: dict[str, int] = field(default_factory=dict)
+    papers: Sequence[str] = ()
+
+
+class Verifier:
+    """Stage 4: each sentence of the model is cleaned, judged against the evidence and
+    either cited (numbered in the session's ``numbering``) or recorded as removed."""
+
+    def __init__(
+        self, evidence: ev.Evidence, settings: Settings, query: str, numbering: dict[str, int], removed: list[RemovedSentence]
+    ) -> None:
+        self.evidence = evidence
+        self.by_number = evidence.by_number()
+        self.threshold = settings.support_threshold
+        self.query = query
+        self.numbering = numbering
+        self._numbering_before = dict(numbering)
+        self.removed = removed
+        self.kept: list[Judged] = []
+        self.pieces: list[str] = []  # the cited sentences, in order
+
+    def check(self, sentence: str) -> str | None:
+        """The cited sentence, or None when it was removed (or repeats a kept one)."""
+        sentence = balance_quotes(_PREAMBLE.sub("", sentence.strip()))
+        sentence = sentence[:1].upper() + sentence[1:]
+        if not sentence:
+            return None
+        if _DECLINE.search(sentence):
+            self.removed.append(RemovedSentence(text=sentence, reason="model said the sources lack the answer"))
+            return None
+        j = judge(sentence, self.evidence, self.threshold, self.query)
+        if not j.sources:
+            self.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
+            return None
+        if any(j.text == k.text for k in self.kept):
+            return None  # small models repeat themselves
+        self.kept.append(j)
+        numbers = [self.numbering.setdefault(self.doc_id(n), len(self.numbering) + 1) for n in j.sources]
+        piece = cite(j.text, sorted(set(numbers)))
+        self.pieces.append(piece)
+        return piece
+
+    def doc_id(self, n: int) -> str:
+        return self.by_number[n].doc.doc_id
+
+    def retract(self, reason: str) -> None:
+        """Remove every kept sentence and give back the numbers they took."""
+        self.removed += [RemovedSentence(text=j.text, reason=reason) for j in self.kept]
+        self.kept.clear()
+        self.pieces.clear()
+        self.numbering.clear()
+        self.numbering.update(self._numbering_before)
+
+    def cited(self) -> set[int]:
+        return {self.numbering[self.doc_id(n)] for j in self.kept for n in j.sources}
+
+
 class Answerer:
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
+    """Answers questions from the documents ``retriever`` finds, with ``llm``."""
 
-    def gather(self, query: str, k: int, extra_doc_ids: list[str]) -> list[Document]:
-        docs: dict[str, Document] = {}
-        for hit in self.deps.search(query, k):
-            doc = self.deps.document(hit.doc_id)
-            if doc is not None:
-                docs.setdefault(doc.doc_id, doc)
-        for doc_id in extra_doc_ids:  # chat: papers the conversation is already about
-            if doc_id not in docs and (doc := self.deps.document(doc_id)) is not None:
-                docs[doc_id] = doc
-        return list(docs.values())
+    def __init__(self, settings: Settings, retriever: Retriever, embedder: Embedder, llm: LLM) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.embedder = embedder
+        self.llm = llm
 
-    def answer(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        retrieval_query: str | None = None,
-        numbering: dict[str, int] | None = None,
-        extra_doc_ids: list[str] | None = None,
-        history: list[dict] | None = None,
-        on_text: OnText | None = None,
-    ) -> Answer:
-        s = self.deps.settings
+    def stream(
+        self, question: str, *, k: int | None = None, filters: SearchFilters | None = None, chat: ChatContext | None = None
+    ) -> AnswerStream:
+        """Verified sentences as they are verified (each followed by a space), then the
+        :class:`Answer`. Inputs are assumed valid (``rag.inputs`` checks them)."""
+        s = self.settings
         started = time.perf_counter()
-        numbering = {} if numbering is None else numbering
-        query = retrieval_query or question
-        docs = self.gather(query, k or s.evidence_docs, extra_doc_ids or [])
-        evidence = ev.select(query, docs, self.deps.embedder, s.evidence_sentences)
-        result = Answer(
+        chat = chat or ChatContext()
+        query = chat.retrieval_query or question
+
+        evidence = self.gather(query, k or s.evidence_docs, filters, chat.papers)  # 1
+        answer = Answer(
             question=question,
             text="",
             standalone_question=query if query != question else None,
-            backend=self.deps.llm.backend,
-            model=self.deps.llm.model,
+            backend=self.llm.backend,
+            model=self.llm.model,
             relevance=round(evidence.relevance, 4),
         )
-        result.timings["retrieve_s"] = round(time.perf_counter() - started, 4)
+        answer.timings["retrieve_s"] = round(time.perf_counter() - started, 4)
 
-        if not evidence.sources or evidence.relevance < s.abstain_threshold:
-            return self._decline(
-                result, f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}", on_text, started
-            )
+        if not evidence.sources or evidence.relevance < s.abstain_threshold:  # 2
+            yield from declined(answer, f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}", started)
+            return
 
-        def build(e: ev.Evidence) -> list[dict]:
-            messages = [{"role": "system", "content": render("answer_system")}]
-            messages += history or []
-            messages.append({"role": "user", "content": render("answer_user", sources=e.render(), question=query)})
-            return messages
+        messages, evidence = budget.fit(evidence, lambda e: prompt(e, query), s.answer_max_tokens, self.llm.context_window)  # 3
+        completion = self.llm.complete(messages, max_tokens=s.answer_max_tokens)
 
-        messages, evidence = budget.fit(evidence, build, s.answer_max_tokens, self.deps.llm.context_window)
-        by_number = evidence.by_number()
-        kept: list[Judged] = []
-        emitted: list[str] = []
-        numbering_before = dict(numbering)
+        verifier = Verifier(evidence, s, query, chat.numbering, answer.removed)  # 4
         # A quantity question is only answered if some sentence states a number, which
         # is known at the end: hold its sentences back instead of streaming them.
         hold = asks_quantity(query)
-        buffer = ""
-        first_text: list[float] = []
-
-        def handle(sentence: str) -> None:
-            sentence = balance_quotes(_PREAMBLE.sub("", sentence.strip()))
-            sentence = sentence[:1].upper() + sentence[1:]
-            if not sentence:
-                return
-            if _DECLINE.search(sentence):
-                result.removed.append(RemovedSentence(text=sentence, reason="model said the sources lack the answer"))
-                return
-            j = judge(sentence, evidence, s.support_threshold, query)
-            if not j.sources:
-                result.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
-                return
-            if any(j.text == k.text for k in kept):
-                return  # small models repeat themselves
-            kept.append(j)
-            numbers = []
-            for n in j.sources:
-                doc_id = by_number[n].doc.doc_id
-                numbering.setdefault(doc_id, len(numbering) + 1)
-                numbers.append(numbering[doc_id])
-            piece = cite(j.text, sorted(set(numbers)))
-            emitted.append(piece)
-            if on_text and not hold:
-                if not first_text:
-                    first_text.append(time.perf_counter() - started)
-                on_text(piece + " ")
-
-        def on_token(token: str) -> None:
-            nonlocal buffer
-            buffer += token
-            parts = sentences(buffer)
-            if len(parts) > 1:
-                for done in parts[:-1]:
-                    handle(done)
-                buffer = buffer[buffer.rfind(parts[-1]):]  # keep the raw tail, spaces included
-
-        completion = self.deps.llm.complete(messages, max_tokens=s.answer_max_tokens, on_token=on_token)
-        handle(buffer)
-        result.prompt_tokens = completion.prompt_tokens
-        result.completion_tokens = completion.completion_tokens
+        first_text: float | None = None
+        try:
+            for sentence in sentences_of(completion):
+                piece = verifier.check(sentence)
+                if piece and not hold:
+                    first_text = first_text or time.perf_counter() - started
+                    yield piece + " "
+        finally:
+            completion.close()  # a consumer that stops reading stops the model
+        answer.prompt_tokens, answer.completion_tokens = completion.prompt_tokens, completion.completion_tokens
         if completion.first_token_s is not None:
-            result.timings["first_token_s"] = round(result.timings["retrieve_s"] + completion.first_token_s, 4)
-        result.timings["llm_s"] = round(completion.total_s, 4)
+            answer.timings["first_token_s"] = round(answer.timings["retrieve_s"] + completion.first_token_s, 4)
+        answer.timings["llm_s"] = round(completion.total_s, 4)
 
-        if not kept and evidence.relevance >= s.extractive_threshold:
-            # The model's words failed the checks, but the evidence matches the question
-            # closely: quote the best evidence sentence instead of declining.
-            best = max(
-                ((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences)),
-            )
-            handle(best[2])
-            result.extractive = bool(kept)
-        if kept and asks_several(query):
-            # A question about several papers: the small model tends to describe one.
-            # Add the best evidence sentence of each other relevant paper, checked and
-            # cited like any model sentence.
-            cited_docs = {by_number[n].doc.doc_id for j in kept for n in j.sources}
+        for piece in self.complete(verifier, evidence, query, answer):  # 5
+            if not hold:
+                first_text = first_text or time.perf_counter() - started
+                yield piece + " "
+        if why := self.unanswered(verifier, query, answer):
+            yield from declined(answer, why, started)
+            return
+        if hold:  # the number check passed: release the held sentences
+            first_text = time.perf_counter() - started
+            for piece in verifier.pieces:
+                yield piece + " "
+
+        answer.text = " ".join(verifier.pieces)  # 6
+        answer.support = [j.support for j in verifier.kept]
+        answer.citations = citations(chat.numbering, {src.doc.doc_id: src for src in evidence.sources}, verifier.cited())
+        if first_text is not None:
+            answer.timings["first_text_s"] = round(first_text, 4)
+        answer.timings["total_s"] = round(time.perf_counter() - started, 4)
+        yield answer
+
+    def gather(self, query: str, k: int, filters: SearchFilters | None, papers: Sequence[str]) -> ev.Evidence:
+        """Stage 1: the question-closest sentences of the best documents."""
+        docs = self.retriever.documents(query, k, filters, also=papers)
+        return ev.select(query, docs, self.embedder, self.settings.evidence_sentences)
+
+    def complete(self, verifier: Verifier, evidence: ev.Evidence, query: str, answer: Answer) -> Iterator[str]:
+        """Stage 5, additions (checked and cited like any model sentence): the best
+        evidence sentence when every model sentence failed but the evidence matches the
+        question closely, and for a question about several papers, the best sentence of
+        each other relevant paper (the small model tends to describe one)."""
+        s = self.settings
+        if not verifier.kept and evidence.relevance >= s.extractive_threshold:
+            best = max((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences))
+            if piece := verifier.check(best[2]):
+                yield piece
+            answer.extractive = bool(verifier.kept)
+        if verifier.kept and asks_several(query):
+            cited_docs = {verifier.doc_id(n) for j in verifier.kept for n in j.sources}
             floor = max(s.abstain_threshold, evidence.relevance - s.several_margin)
             for src in evidence.sources:
                 if src.doc.doc_id in cited_docs or not src.scores or max(src.scores) < floor:
                     continue
-                handle(src.sentences[src.scores.index(max(src.scores))])
-        if kept and asks_quantity(query) and not any(re.search(r"\d", fold(j.text)) for j in kept):
-            result.removed += [RemovedSentence(text=j.text, reason="the question asks for a number and this gives none") for j in kept]
-            kept.clear()
-            numbering.clear()
-            numbering.update(numbering_before)
-            return self._decline(result, "the sources state no number for what was asked", on_text, started)
-        if hold and on_text:  # the number check passed: release the held sentences
-            first_text.append(time.perf_counter() - started)
-            for piece in emitted:
-                on_text(piece + " ")
-        if not kept:
-            why = "the model said the sources lack the answer" if result.removed and all(
-                r.reason.startswith("model said") for r in result.removed
-            ) else "no sentence of the model's answer was supported by the sources"
-            return self._decline(result, why, on_text, started)
+                if piece := verifier.check(src.sentences[src.scores.index(max(src.scores))]):
+                    yield piece
 
-        result.text = " ".join(emitted)
-        result.support = [j.support for j in kept]
-        by_doc = {src.doc.doc_id: src for src in evidence.sources}
-        cited = {numbering[by_number[n].doc.doc_id] for j in kept for n in j.sources}
-        for doc_id, n in sorted(numbering.items(), key=lambda kv: kv[1]):
-            if n in cited and doc_id in by_doc:
-                doc = by_doc[doc_id].doc
-                result.citations.append(
-                    Citation(n=n, doc_id=doc_id, title=doc.title, year=doc.year, source=doc.source, quote=by_doc[doc_id].text)
-                )
-        if first_text:
-            result.timings["first_text_s"] = round(first_text[0], 4)
-        result.timings["total_s"] = round(time.perf_counter() - started, 4)
-        return result
+    @staticmethod
+    def unanswered(verifier: Verifier, query: str, answer: Answer) -> str | None:
+        """Stage 5, the last checks: why the answer must be a decline, or None."""
+        if verifier.kept and asks_quantity(query) and not any(re.search(r"\d", fold(j.text)) for j in verifier.kept):
+            verifier.retract("the question asks for a number and this gives none")
+            return "the sources state no number for what was asked"
+        if verifier.kept:
+            return None
+        if answer.removed and all(r.reason.startswith("model said") for r in answer.removed):
+            return "the model said the sources lack the answer"
+        return "no sentence of the model's answer was supported by the sources"
 
-    def _decline(self, result: Answer, why: str, on_text: OnText | None, started: float) -> Answer:
-        result.text = DECLINE_TEXT
-        result.abstained = True
-        result.abstain_reason = why
-        result.citations = []
-        if on_text:
-            on_text(DECLINE_TEXT)
-        result.timings["total_s"] = round(time.perf_counter() - started, 4)
-        log.info("abstained: %s", why)
-        return result
+
+def prompt(evidence: ev.Evidence, question: str) -> list[Message]:
+    """The answering prompt: plain sources and the question (no citation instructions;
+    citations are attached by verification)."""
+    return [
+        {"role": "system", "content": render("answer_system")},
+        {"role": "user", "content": render("answer_user", sources=evidence.render(), question=question)},
+    ]

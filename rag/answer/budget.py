@@ -6,7 +6,7 @@ since the local model's own tokenizer and chat template add a little on top.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import LLMError
 from ..offline import count_tokens

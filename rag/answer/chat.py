@@ -5,6 +5,10 @@ question for retrieval; if the model's rewrite is unusable, the previous
 standalone question is appended instead, which retrieval handles well. The papers
 cited in the previous turn stay in the evidence pool, and a paper keeps the number
 it first got for the whole session.
+
+A :class:`Conversation` wraps the answer pipeline it is given (as llama-index's
+``CondenseQuestionChatEngine`` wraps a query engine): it rewrites, passes the
+session's context in, and keeps the turns; answering itself is the pipeline's.
 """
 
 from __future__ import annotations
@@ -12,19 +16,20 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
 
+from ..inputs import ChatInput
+from ..llm import LLM
 from ..models import Answer, Citation
 from ..prompts import render
+from .answerer import Answerer, ChatContext
+from .assemble import AnswerStream, finish
 from .text import content_words
-
-if TYPE_CHECKING:
-    from ..assistant import Assistant
 
 log = logging.getLogger(__name__)
 
 _FOLLOWUP = re.compile(
-    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|the (model|method|approach|paper|system|work|technique|framework|authors?))\b"
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her"
+    r"|the (model|method|approach|paper|system|work|technique|framework|authors?))\b"
     r"|^\s*(and|also|but|so|then|what about|how about)\b",
     re.I,
 )
@@ -43,7 +48,8 @@ class Turn:
 
 @dataclass
 class Conversation:
-    assistant: "Assistant"
+    answerer: Answerer
+    llm: LLM  # writes the standalone questions
     turns: list[Turn] = field(default_factory=list)
     numbering: dict[str, int] = field(default_factory=dict)  # doc_id -> [n], fixed for the session
     bibliography: dict[int, Citation] = field(default_factory=dict)
@@ -59,11 +65,11 @@ class Conversation:
         fallback = f"{question} ({last.standalone})"
         prompt = render("rewrite", history=history, question=question)
         try:
-            completion = self.assistant.llm.complete([{"role": "user", "content": prompt}], max_tokens=48)
+            reply = self.llm.complete([{"role": "user", "content": prompt}], max_tokens=48).text
         except Exception as exc:  # a rewrite is an optimisation; retrieval still works with the fallback
             log.warning("follow-up rewrite failed (%s); using the previous question as context", exc)
             return fallback
-        candidate = completion.text.strip().splitlines()[0] if completion.text.strip() else ""
+        candidate = reply.strip().splitlines()[0] if reply.strip() else ""
         candidate = re.sub(r"^(standalone question|question)\s*:\s*", "", candidate, flags=re.I).strip(" \"'")
         context = content_words(last.standalone + " " + last.answer.text)
         words = candidate.split()
@@ -73,28 +79,24 @@ class Conversation:
             return fallback
         return candidate
 
-    def ask(self, question: str, on_text=None) -> Answer:
-        from ..assistant import _check_question
+    def ask(self, question: str) -> Answer:
+        return finish(self.ask_stream(question))
 
-        _check_question(question)
+    def ask_stream(self, question: str) -> AnswerStream:
+        """Verified sentences as they are verified, then the turn's :class:`Answer`."""
+        question = ChatInput.parse(question=question).question
+        return self._turn(question)
+
+    def _turn(self, question: str) -> AnswerStream:
         standalone = self.rewrite(question)
         previous = [c.doc_id for c in self.turns[-1].answer.citations] if self.turns else []
-        answer = self.assistant._answerer().answer(
-            question,
-            retrieval_query=standalone,
-            numbering=self.numbering,
-            extra_doc_ids=previous,
-            on_text=on_text,
-        )
-        for c in answer.citations:
-            self.bibliography.setdefault(c.n, c)
-        self.turns.append(Turn(question, standalone, answer))
-        return answer
-
-    def ask_stream(self, question: str) -> Iterator[str | Answer]:
-        from ..assistant import _stream
-
-        return _stream(lambda on_text: self.ask(question, on_text=on_text))
+        context = ChatContext(retrieval_query=standalone, numbering=self.numbering, papers=previous)
+        for item in self.answerer.stream(question, chat=context):
+            if isinstance(item, Answer):
+                for c in item.citations:
+                    self.bibliography.setdefault(c.n, c)
+                self.turns.append(Turn(question, standalone, item))
+            yield item
 
     def references(self) -> str:
         return Answer(question="", text="", citations=[self.bibliography[n] for n in sorted(self.bibliography)]).references()

@@ -12,19 +12,21 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..models import Answer, Citation, RemovedSentence
+from ..embeddings import Embedder
+from ..llm import LLM, Message
+from ..models import Answer, RemovedSentence
 from ..prompts import render
-from . import budget, evidence as ev
-from .answerer import DECLINE_TEXT, cite
+from ..retrieve import Retriever
+from ..retrieve.filters import SearchFilters
+from ..settings import Settings
+from . import budget
+from . import evidence as ev
+from .assemble import AnswerStream, citations, cite, declined
 from .support import judge
 from .text import STOPWORDS, sentences
-
-if TYPE_CHECKING:
-    from ..assistant import Assistant
 
 GROUP_SIMILARITY = 0.5
 MAX_GROUPS = 4
@@ -63,79 +65,74 @@ def label(texts: list[str], topic: str) -> str:
     return ", ".join(common[:3]) or "other approaches"
 
 
-def summarize(assistant: "Assistant", topic: str, k: int, filters=None, on_text=None) -> Answer:
-    started = time.perf_counter()
-    s = assistant.settings
-    deps = assistant._answerer(filters).deps
-    llm = deps.llm
-    result = Answer(question=topic, text="", backend=llm.backend, model=llm.model)
-    docs = [d for h in deps.search(topic, k) if (d := deps.document(h.doc_id)) is not None]
-    evidence = ev.select(topic, docs, deps.embedder, max_sentences=len(docs), per_doc=1)
-    result.relevance = round(evidence.relevance, 4)
-    # Papers whose best sentence is far from the topic are not part of its literature.
-    evidence = ev.Evidence([src for src in evidence.sources if max(src.scores) >= s.abstain_threshold], evidence.relevance)
-    if not evidence.sources:
-        result.text, result.abstained = DECLINE_TEXT, True
-        result.abstain_reason = "no paper matches the topic closely enough"
-        if on_text:
-            on_text(DECLINE_TEXT)
+class Summarizer:
+    """Literature summaries of the papers ``retriever`` finds for a topic."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, embedder: Embedder, llm: LLM) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.embedder = embedder
+        self.llm = llm
+
+    def stream(self, topic: str, k: int, filters: SearchFilters | None = None) -> AnswerStream:
+        """The overview, then each group heading and paper line as text pieces, then the
+        :class:`Answer`. Inputs are assumed valid (``rag.inputs`` checks them)."""
+        started = time.perf_counter()
+        s = self.settings
+        result = Answer(question=topic, text="", backend=self.llm.backend, model=self.llm.model)
+        docs = self.retriever.documents(topic, k, filters)
+        evidence = ev.select(topic, docs, self.embedder, max_sentences=len(docs), per_doc=1)
+        result.relevance = round(evidence.relevance, 4)
+        # Papers whose best sentence is far from the topic are not part of its literature.
+        evidence = ev.Evidence([src for src in evidence.sources if max(src.scores) >= s.abstain_threshold], evidence.relevance)
+        if not evidence.sources:
+            yield from declined(result, "no paper matches the topic closely enough", started)
+            return
+
+        numbering = {src.doc.doc_id: n for n, src in enumerate(evidence.sources, start=1)}  # retrieval rank
+        parts: list[str] = []
+
+        # 1. A verified overview from the model.
+        messages, fitted = budget.fit(evidence, lambda e: prompt(e, topic), s.answer_max_tokens, self.llm.context_window)
+        completion = self.llm.complete(messages, max_tokens=s.answer_max_tokens).finish()
+        result.prompt_tokens, result.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+        if completion.first_token_s is not None:
+            result.timings["first_token_s"] = round(time.perf_counter() - started - completion.total_s + completion.first_token_s, 4)
+        overview: list[tuple[str, list[int]]] = []
+        for sentence in sentences(completion.text):
+            j = judge(sentence, fitted, s.support_threshold)
+            if j.sources and j.text not in (o[0] for o in overview):
+                numbers = sorted({numbering[fitted.by_number()[n].doc.doc_id] for n in j.sources})
+                overview.append((j.text, numbers))
+                result.support.append(j.support)
+            else:
+                result.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
+        if overview:
+            parts.append(" ".join(cite(t, ns) for t, ns in overview) + "\n")
+            yield parts[-1]
+
+        # 2. Papers grouped by approach, each with its key sentence.
+        vectors = np.asarray(self.embedder.embed([f"{src.doc.title}. {src.text}" for src in evidence.sources]), dtype=np.float32)
+        for members in group(vectors):
+            srcs = [evidence.sources[i] for i in members]
+            heading = label([f"{x.doc.title} {x.text}" for x in srcs], topic)
+            parts.append(f"\n{heading.capitalize()} ({len(srcs)} paper{'s' if len(srcs) > 1 else ''}):\n")
+            yield parts[-1]
+            for src in srcs:
+                year = f" ({src.doc.year})" if src.doc.year else ""
+                title = src.doc.title or "Untitled paper"
+                parts.append(f"- {title}{year}: {cite(src.text, [numbering[src.doc.doc_id]])}\n")
+                yield parts[-1]
+                result.support.append(1.0)
+
+        result.text = "".join(parts).strip()
+        result.citations = citations(numbering, {src.doc.doc_id: src for src in evidence.sources}, set(numbering.values()))
         result.timings["total_s"] = round(time.perf_counter() - started, 4)
-        return result
+        yield result
 
-    numbering: dict[str, int] = {}
-    for src in evidence.sources:  # numbers follow retrieval rank
-        numbering[src.doc.doc_id] = len(numbering) + 1
-    parts: list[str] = []
 
-    def emit(piece: str) -> None:
-        parts.append(piece)
-        if on_text:
-            on_text(piece)
-
-    # 1. A verified overview from the model.
-    def build(e: ev.Evidence) -> list[dict]:
-        return [
-            {"role": "system", "content": render("summary_system")},
-            {"role": "user", "content": render("summary_user", sources=e.render(), topic=topic)},
-        ]
-
-    messages, fitted = budget.fit(evidence, build, s.answer_max_tokens, llm.context_window)
-    completion = llm.complete(messages, max_tokens=s.answer_max_tokens)
-    result.prompt_tokens, result.completion_tokens = completion.prompt_tokens, completion.completion_tokens
-    if completion.first_token_s is not None:
-        result.timings["first_token_s"] = round(time.perf_counter() - started - completion.total_s + completion.first_token_s, 4)
-    overview = []
-    for sentence in sentences(completion.text):
-        j = judge(sentence, fitted, s.support_threshold)
-        if j.sources and j.text not in (o[0] for o in overview):
-            numbers = sorted({numbering[fitted.by_number()[n].doc.doc_id] for n in j.sources})
-            overview.append((j.text, numbers))
-            result.support.append(j.support)
-        else:
-            result.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
-    if overview:
-        emit(" ".join(cite(t, ns) for t, ns in overview) + "\n")
-
-    # 2. Papers grouped by approach, each with its key sentence.
-    vectors = np.asarray(
-        deps.embedder.embed([f"{src.doc.title}. {src.text}" for src in evidence.sources]), dtype=np.float32
-    )
-    for members in group(vectors):
-        srcs = [evidence.sources[i] for i in members]
-        heading = label([f"{x.doc.title} {x.text}" for x in srcs], topic)
-        emit(f"\n{heading.capitalize()} ({len(srcs)} paper{'s' if len(srcs) > 1 else ''}):\n")
-        for src in srcs:
-            year = f" ({src.doc.year})" if src.doc.year else ""
-            title = src.doc.title or "Untitled paper"
-            emit(f"- {title}{year}: {cite(src.text, [numbering[src.doc.doc_id]])}\n")
-            result.support.append(1.0)
-
-    result.text = "".join(parts).strip()
-    for src in evidence.sources:
-        d = src.doc
-        result.citations.append(
-            Citation(n=numbering[d.doc_id], doc_id=d.doc_id, title=d.title, year=d.year, source=d.source, quote=src.text)
-        )
-    result.citations.sort(key=lambda c: c.n)
-    result.timings["total_s"] = round(time.perf_counter() - started, 4)
-    return result
+def prompt(evidence: ev.Evidence, topic: str) -> list[Message]:
+    return [
+        {"role": "system", "content": render("summary_system")},
+        {"role": "user", "content": render("summary_user", sources=evidence.render(), topic=topic)},
+    ]

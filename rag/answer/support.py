@@ -14,13 +14,12 @@ an out-of-range or missing marker cannot reach the user.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 
 from .evidence import Evidence
-import re
-
-from .text import _STEM, STOPWORDS, content_words, fold, key_tokens, mentions, strip_markers
+from .text import STOPWORDS, content_words, fold, key_tokens, mentions, stem_word, strip_markers
 
 
 @dataclass
@@ -57,7 +56,7 @@ def number_grounded(sentence: str, source: str, number: str) -> bool:
 
 def stem(word: str) -> str:
     word = word.strip(".,;:%()")
-    return "" if not word or word in STOPWORDS or word[0].isdigit() else _STEM.stemWord(word)
+    return "" if not word or word in STOPWORDS or word[0].isdigit() else stem_word(word)
 
 
 def score(sentence: str, source_text: str, question: str = "", paper_text: str | None = None) -> tuple[float, list[str]]:

@@ -9,7 +9,7 @@ import unicodedata
 
 import Stemmer
 
-_STEM = Stemmer.Stemmer("english")
+_STEMMER = Stemmer.Stemmer("english")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*|\d+(?:[.,]\d+)*")
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -75,8 +75,13 @@ def fold(text: str) -> str:
     return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1)], folded)
 
 
+def stem_word(word: str) -> str:
+    """The English Snowball stem of one (case-folded) word."""
+    return _STEMMER.stemWord(word)
+
+
 def content_words(text: str) -> set[str]:
-    return {_STEM.stemWord(w) for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+    return {stem_word(w) for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
 def key_tokens(sentence: str) -> set[str]:

@@ -138,12 +138,14 @@ def markdown(summary: dict, records: list[dict], charts: list[str]) -> str:
         "",
         "## By kind",
         "",
-        "| Kind | Questions | Correctness | Abstained (unanswerable) | Wrongly abstained | Citation precision | Citation recall | Latency p50 (s) |",
+        "| Kind | Questions | Correctness | Abstained (unanswerable) | Wrongly abstained | Citation precision | Citation recall "
+        "| Latency p50 (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for kind, stats in summary["by_kind"].items():
-        cells = [fmt(stats.get(k)) for k in ("correctness", "abstained_unanswerable", "wrongly_abstained", "citation_precision", "citation_recall")]
-        lines.append(f"| {kind} | {stats['questions']} | " + " | ".join(cells) + f" | {fmt(stats['latency_p50_s'])} |")
+        names = ("correctness", "abstained_unanswerable", "wrongly_abstained", "citation_precision", "citation_recall")
+        row = [fmt(stats.get(k)) for k in names]
+        lines.append(f"| {kind} | {stats['questions']} | " + " | ".join(row) + f" | {fmt(stats['latency_p50_s'])} |")
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
     lines += [

@@ -20,14 +20,13 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .. import __version__
 from ..assistant import Assistant
 from ..errors import InputError, LLMError
-from ..integrity import sha256_file
 from ..llm import LLM, Completion
 from ..settings import Settings
 from . import questions as qset
@@ -50,9 +49,9 @@ class PromptRecorder:
         self.context_window = inner.context_window
         self.prompts: list[str] = []
 
-    def complete(self, messages, *, max_tokens: int = 256, on_token=None, stop=None) -> Completion:
+    def complete(self, messages, *, max_tokens: int = 256, stop=None) -> Completion:
         self.prompts.append("\n".join(m["content"] for m in messages))
-        return self.inner.complete(messages, max_tokens=max_tokens, on_token=on_token, stop=stop)
+        return self.inner.complete(messages, max_tokens=max_tokens, stop=stop)
 
 
 @dataclass
@@ -102,7 +101,7 @@ def run(
 
     recorder = PromptRecorder(assistant.llm)
     bot = assistant.with_llm(recorder)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     records = []
     for i, q in enumerate(qs):
         records.append(_run_one(bot, recorder, q, retrieval))
@@ -118,7 +117,7 @@ def run(
         "split": split,
         "limit": limit,
         "questions": len(records),
-        "questions_file": {"path": str(path), "sha256": sha256_file(path)},
+        "questions_file": {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
         "backend": recorder.backend,
         "model": recorder.model,
         "embed_model": assistant.embedder.model_id,
@@ -128,7 +127,7 @@ def run(
         "version": __version__,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "settings": redacted_settings(s),
-        "seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1),
+        "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
         "metrics": scoring.aggregate(records),
         "by_kind": scoring.by_kind(records),
     }
@@ -153,7 +152,7 @@ def _run_one(bot: Assistant, recorder: PromptRecorder, q: qset.Question, with_re
             asked = q.question
         mark = len(recorder.prompts)
         t0 = time.perf_counter()
-        answer = conv.ask(asked, on_text=lambda _piece: None)  # streamed, so time to first text is measured
+        answer = conv.ask(asked)
         seconds = time.perf_counter() - t0
         prompt_text = "\n".join(recorder.prompts[mark:])
     except LLMError as exc:  # one failed answer is scored as wrong, not dropped from the run
@@ -187,10 +186,11 @@ def _run_one(bot: Assistant, recorder: PromptRecorder, q: qset.Question, with_re
         "scores": scoring.score(q, answer, prompt_text, bot.document, s.support_threshold),
     }
     if with_retrieval and q.gold_doc_ids:
-        record["retrieval"] = {}
+        retrieval: dict[str, dict] = {}
         for mode in MODES:
             ranked = [h.doc_id for h in bot.search(q.question, k=10, mode=mode)]
-            record["retrieval"][mode] = {"ranked": ranked, "scores": scoring.retrieval_scores(ranked, q.gold_doc_ids)}
+            retrieval[mode] = {"ranked": ranked, "scores": scoring.retrieval_scores(ranked, q.gold_doc_ids)}
+        record["retrieval"] = retrieval
     return record
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..answer.support import score as support_score
 from ..answer.text import sentences, strip_markers
@@ -202,7 +203,7 @@ def by_kind(records: list[dict]) -> dict[str, dict]:
     kinds: dict[str, list[dict]] = {}
     for r in records:
         kinds.setdefault(r["kind"], []).append(r)
-    table = {}
+    table: dict[str, dict[str, Any]] = {}
     for kind in sorted(kinds):
         rows = kinds[kind]
         table[kind] = {name: _stat(_present(rows, name)) for name in ANSWER_METRICS if _present(rows, name)}

@@ -22,13 +22,13 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
     if not paths:
         raise InputError("ingest", "no path given")
     files: list[Path] = []
-    skipped: list[str] = []
+    skipped: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise InputError(str(path), "no such file or directory")
         if path.is_dir():
-            found = []
+            found: list[Path] = []
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if any(part.startswith(".") for part in child.relative_to(path).parts):
                     continue

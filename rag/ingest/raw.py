@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import Document, Rejection
 from .records import make_document
@@ -77,7 +78,7 @@ def _split_authors(text: str) -> list[str]:
     return [a.strip() for a in re.split(r"\s*,\s*|\s+and\s+", text) if a.strip()]
 
 
-def classify(line: str) -> tuple[str, object]:
+def classify(line: str) -> tuple[str, Any]:
     """Return (kind, value) for one stripped line.
 
     kinds: blank, boilerplate, abstract, title, meta_prev (value: dict), meta_next (dict).

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..errors import ConfigError
 from ..settings import Settings
 from . import LLM
+
+
+class Described(NamedTuple):
+    backend: str
+    model: str
+    endpoint: str | None
+
+
+def describe(settings: Settings) -> Described:
+    """The backend, model and endpoint ``make_llm`` would use, named from settings
+    alone (for ``rag info`` and ``GET /info``: describing a model must not load it)."""
+    backend = settings.llm_backend
+    if backend == "embedded":
+        model = settings.llm_model_path.stem if settings.llm_model_path else settings.llm_model
+        return Described(backend, model, "in-process")
+    if backend == "openai":
+        return Described(backend, settings.openai_model, settings.openai_base_url)
+    if backend == "fake":
+        from ..testing import EchoLLM
+
+        return Described(backend, EchoLLM.model, None)
+    raise ConfigError(f"RAG_LLM_BACKEND: unknown backend {backend!r} (embedded, openai, fake)")
 
 
 def make_llm(settings: Settings) -> LLM:

@@ -29,26 +29,12 @@ class LlamaIndexLLM(CustomLLM):
         )
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        self.last = self._llm.complete([{"role": "user", "content": prompt}], max_tokens=self._max_tokens)
+        self.last = self._llm.complete([{"role": "user", "content": prompt}], max_tokens=self._max_tokens).finish()
         return CompletionResponse(text=self.last.text)
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        import queue
-        import threading
-
-        pieces: queue.Queue = queue.Queue()
-        done = object()
-
-        def work() -> None:
-            try:
-                self.last = self._llm.complete(
-                    [{"role": "user", "content": prompt}], max_tokens=self._max_tokens, on_token=pieces.put
-                )
-            finally:
-                pieces.put(done)
-
-        threading.Thread(target=work, daemon=True).start()
+        self.last = self._llm.complete([{"role": "user", "content": prompt}], max_tokens=self._max_tokens)
         text = ""
-        while (piece := pieces.get()) is not done:
+        for piece in self.last:
             text += piece
             yield CompletionResponse(text=text, delta=piece)

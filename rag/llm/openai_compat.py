@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Iterator
 
 from ..errors import LLMError
-from . import Completion, Message, OnToken
+from . import Completion, Message, Usage
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,16 @@ class OpenAIChatLLM:
         self.seed = seed
         self.base_url = base_url
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int = 256,
-        on_token: OnToken | None = None,
-        stop: list[str] | None = None,
-    ) -> Completion:
-        started = time.perf_counter()
-        first: float | None = None
-        parts: list[str] = []
-        usage = None
-        finish = None
+    def complete(self, messages: list[Message], *, max_tokens: int = 256, stop: list[str] | None = None) -> Completion:
+        return Completion(self._stream(messages, max_tokens, stop))
+
+    def _stream(self, messages: list[Message], max_tokens: int, stop: list[str] | None) -> Iterator[str | Usage]:
+        """The SDK's stream, piece by piece; closing this generator closes the HTTP
+        response, which ends the generation on the server."""
         try:
-            stream = self._client.chat.completions.create(
+            stream = self._client.chat.completions.create(  # type: ignore[call-overload]  # messages: plain role/content dicts
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 seed=self.seed,
@@ -58,29 +51,13 @@ class OpenAIChatLLM:
                 stream=True,
                 stream_options={"include_usage": True},
             )
-            for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                finish = choice.finish_reason or finish
-                piece = choice.delta.content if choice.delta else None
-                if piece:
-                    if first is None:
-                        first = time.perf_counter() - started
-                    parts.append(piece)
-                    if on_token:
-                        on_token(piece)
+            with stream:
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
         except Exception as exc:  # the SDK raises many types; one clear message
-            where = f"{self.backend} LLM ({self.model}" + (f" at {self.base_url}" if self.backend == "openai" and self.base_url else "") + ")"
+            at = f" at {self.base_url}" if self.backend == "openai" and self.base_url else ""
+            where = f"{self.backend} LLM ({self.model}{at})"
             raise LLMError(f"{where} failed: {exc}") from exc
-        text = "".join(parts)
-        return Completion(
-            text=text,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            first_token_s=first,
-            total_s=time.perf_counter() - started,
-            finish_reason=finish,
-        )

@@ -43,7 +43,7 @@ class BM25Index:
         self.sources = np.array([n.metadata.get("source_name", "") for n in nodes], dtype=object)
 
     @classmethod
-    def build(cls, nodes: list[TextNode]) -> "BM25Index":
+    def build(cls, nodes: list[TextNode]) -> BM25Index:
         if not nodes:
             return cls(None, [])
         bm25 = bm25s.BM25()
@@ -87,7 +87,7 @@ class BM25Index:
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, folder: Path, generation: int) -> "BM25Index | None":
+    def load(cls, folder: Path, generation: int) -> BM25Index | None:
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             if manifest.get("generation") != generation:

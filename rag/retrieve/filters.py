@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 import numpy as np
-from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field, model_validator
+
+if TYPE_CHECKING:
+    from llama_index.core.vector_stores import MetadataFilters
 
 
 class SearchFilters(BaseModel):
@@ -17,7 +20,7 @@ class SearchFilters(BaseModel):
     source: str | None = Field(None, min_length=1, description="Source file name (or path) the document came from.")
 
     @model_validator(mode="after")
-    def _check_range(self) -> "SearchFilters":
+    def _check_range(self) -> SearchFilters:
         if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
             raise ValueError(f"year_min ({self.year_min}) is after year_max ({self.year_max})")
         return self
@@ -31,6 +34,8 @@ class SearchFilters(BaseModel):
 
     def to_llama(self) -> MetadataFilters | None:
         """For the Chroma vector store (llama-index translates these into a `where`)."""
+        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
+
         parts = []
         if self.year_min is not None:
             parts.append(MetadataFilter(key="year", value=self.year_min, operator=FilterOperator.GTE))

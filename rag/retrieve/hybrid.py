@@ -9,18 +9,20 @@ and we want per-retriever weights; RRF itself is a few lines.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.retrievers import VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore
 
-from ..embeddings import Embedder, LlamaIndexEmbedding
-from ..models import Hit
+from ..embeddings import Embedder
+from ..models import Document, Hit
 from ..settings import Settings
 from ..store import Store
 from .bm25 import BM25Index, load_or_build
 from .filters import SearchFilters
+from .llama_index import LlamaIndexEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ class HybridRetriever:
         seen: set[str] = set()
         for r in rrf(rankings, weights, self.settings.rrf_k):
             meta = r.node.node.metadata
-            doc_id = meta.get("doc_id") or r.node.node.ref_doc_id
+            doc_id = str(meta.get("doc_id") or r.node.node.ref_doc_id)
             if doc_id in seen:
                 continue  # keep each document's best chunk only
             seen.add(doc_id)
@@ -112,3 +114,13 @@ class HybridRetriever:
             if len(hits) == k:
                 break
         return hits
+
+    def documents(
+        self, query: str, k: int, filters: SearchFilters | None = None, also: Sequence[str] = ()
+    ) -> list[Document]:
+        """The documents of the best ``k`` hits, best first, then those of ``also`` (ids a
+        caller already knows matter, e.g. the papers a chat is about): what answering
+        needs, read from the store in one query rather than one per hit."""
+        ids = list(dict.fromkeys([h.doc_id for h in self.retrieve(query, k, filters)] + list(also)))
+        found = self.store.get_documents(ids)
+        return [found[i] for i in ids if i in found]

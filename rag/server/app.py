@@ -19,74 +19,51 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any, Callable, Iterator, Literal
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, ValidationError
+from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..assistant import MAX_QUERY_CHARS, Assistant, _stream
-from ..errors import ConfigError, EmbeddingError, InputError, LLMError, RagError, StoreError
+from ..answer.assemble import AnswerStream, finish
+from ..assistant import Assistant
+from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError, one_line
+from ..inputs import AskInput, ChatInput, SearchInput, SummarizeInput
 from ..models import Answer, Citation, Document, Hit
-from ..retrieve.filters import SearchFilters
 from .sessions import Sessions
 
 log = logging.getLogger(__name__)
 
 STATIC = resources.files("rag.server") / "static"
-OPEN_PATHS = {"/health"}
 COOKIE = "rag_api_key"
 
 
-# --- request and response bodies --------------------------------------------------------
+# --- request and response bodies: the Python API's input rules plus transport fields ------
 
 
-class Filters(BaseModel):
-    year_min: int | None = Field(None, ge=0, le=9999, description="Only papers from this year on.")
-    year_max: int | None = Field(None, ge=0, le=9999, description="Only papers up to this year.")
-    source: str | None = Field(None, min_length=1, max_length=500, description="Only papers from this source file (name).")
-
-    def to_search(self) -> SearchFilters:
-        try:
-            return SearchFilters(**self.model_dump())
-        except ValidationError as exc:  # year_min after year_max
-            raise InputError("filters", exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-
-
-Text = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
-
-
-class AskRequest(BaseModel):
-    question: str = Text
-    k: int | None = Field(None, ge=1, le=50, description="Papers to draw evidence from (default RAG_EVIDENCE_DOCS).")
-    filters: Filters | None = None
+class AskRequest(AskInput):
     stream: bool = Field(False, description="Stream server-sent events instead of one JSON answer.")
 
 
-class SearchRequest(BaseModel):
-    query: str = Text
-    k: int = Field(5, ge=1, le=200)
-    filters: Filters | None = None
-    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+class SearchRequest(SearchInput):
+    pass
 
 
-class SummarizeRequest(BaseModel):
-    topic: str = Text
-    k: int | None = Field(None, ge=2, le=30, description="Papers to cover (default RAG_SUMMARY_DOCS).")
-    filters: Filters | None = None
-    stream: bool = False
+class SummarizeRequest(SummarizeInput):
+    stream: bool = Field(False, description="Stream server-sent events instead of one JSON answer.")
 
 
-class ChatRequest(BaseModel):
-    question: str = Text
+class ChatRequest(ChatInput):
     session_id: str | None = Field(None, max_length=64, description="Omit to start a session; reuse the returned id for follow-ups.")
-    stream: bool = False
+    stream: bool = Field(False, description="Stream server-sent events instead of one JSON answer.")
 
 
 class ChatResponse(BaseModel):
@@ -100,8 +77,55 @@ class ErrorBody(BaseModel):
     details: list[dict] | None = None
 
 
-ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody}}
-STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "JSON, or server-sent events when streaming."}}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 413, 422)}
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "JSON, or server-sent events when streaming."}
+}
+
+
+# --- the API key: FastAPI's security dependencies (they also document the schemes) -------
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <RAG_API_KEY>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="Set by the chat page's one-time /?key=... login.")
+_query = APIKeyQuery(name="key", auto_error=False, description="The chat page's one-time login; it becomes the cookie.")
+
+
+def api_key_guard(key: str | None, *, query: bool = False) -> Callable[..., None]:
+    """A dependency that admits a request offering ``key`` (as a bearer token, an
+    ``X-API-Key`` header or the page's cookie; with ``query``, also ``?key=``), and
+    admits everything when no key is configured. Compared in constant time."""
+
+    def offered(bearer: HTTPAuthorizationCredentials | None, *others: str | None) -> bool:
+        candidates = [bearer.credentials if bearer else None, *others]
+        return key is None or any(c and hmac.compare_digest(c.encode(), key.encode()) for c in candidates)
+
+    def check(
+        bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+        header: str | None = Security(_header),
+        cookie: str | None = Security(_cookie),
+    ) -> None:
+        if not offered(bearer, header, cookie):
+            raise _unauthorized()
+
+    def check_with_query(
+        bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+        header: str | None = Security(_header),
+        cookie: str | None = Security(_cookie),
+        given: str | None = Security(_query),
+    ) -> None:
+        if not offered(bearer, header, cookie, given):
+            raise _unauthorized()
+
+    return check_with_query if query else check
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        401,
+        "authorization: missing or wrong API key (send 'Authorization: Bearer <RAG_API_KEY>' or 'X-API-Key')",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -109,71 +133,82 @@ STREAMED = {200: {"content": {"text/event-stream": {}}, "description": "JSON, or
 
 def create_app(assistant: Assistant) -> FastAPI:
     settings = assistant.settings
+    key = settings.api_key.get_secret_value() if settings.api_key else None
     app = FastAPI(
         title="rag-abstracts",
         version=__version__,
         description="Cited question answering over scientific paper abstracts.",
         docs_url=None,  # the interactive docs load scripts from a CDN; the spec is at /openapi.json
         redoc_url=None,
+        openapi_url=None,  # served below, behind the API key like every route but /health
     )
     app.state.assistant = assistant
-    sessions = Sessions(assistant)
+    sessions = Sessions(assistant.conversation)
     generating = threading.Lock()
+    guarded = APIRouter(dependencies=[Depends(api_key_guard(key))])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
 
-    def locked(fn: Callable[[], Any]) -> Any:
+    def locked(stream: AnswerStream) -> AnswerStream:
+        """One generation at a time: the lock is held while the stream is read, and
+        released when it ends or its reader goes away (the generator is closed)."""
         with generating:
-            return fn()
+            yield from stream
 
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.add_middleware(ApiKey, key=key)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)  # outermost: runs first
+    def respond(
+        stream: AnswerStream,
+        wants: bool,
+        request: Request,
+        final: Callable[[Answer], dict] = lambda a: a.model_dump(),
+        first: dict | None = None,
+    ) -> Any:
+        """As server-sent events when streaming is asked for, else one JSON body shaped by ``final``."""
+        if wants or "text/event-stream" in request.headers.get("accept", ""):
+            return sse(locked(stream), final, first)
+        return final(finish(locked(stream)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": ".".join(str(x) for x in e["loc"] if x != "body"), "reason": e["msg"]} for e in exc.errors()]
-        first = details[0] if details else {"field": "body", "reason": "invalid request"}
-        return JSONResponse({"error": f"{first['field'] or 'body'}: {first['reason']}", "details": details}, status_code=422)
+        errors = list(exc.errors())
+        details = [{"field": ".".join(str(x) for x in e["loc"] if x != "body"), "reason": e["msg"]} for e in errors]
+        return JSONResponse({"error": one_line(errors), "details": details}, status_code=422)
 
     @app.exception_handler(RagError)
     async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health", tags=["service"])
     def health() -> dict:
         """Liveness; never requires the API key and never loads a model."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/info", tags=["service"])
+    @guarded.get("/info", tags=["service"])
     def info() -> dict:
         """Store, collection, counts and configured models."""
-        return assistant.info(load_models=False)
+        return assistant.info()
 
-    @app.post("/search", response_model=list[Hit], responses=ERRORS, tags=["answers"])
+    @guarded.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict:
+        return app.openapi()
+
+    @guarded.post("/search", response_model=list[Hit], responses=ERRORS, tags=["answers"])
     def search(req: SearchRequest) -> list[Hit]:
-        filters = req.filters.to_search() if req.filters else None
-        return assistant.search(req.query, k=req.k, filters=filters, mode=req.mode)
+        return assistant.search(req.query, k=req.k, filters=req.filters, mode=req.mode)
 
-    def respond(call, stream: bool, request: Request, final=lambda a: a.model_dump(), first: dict | None = None):
-        """Run ``call(on_text)`` under the generation lock: as SSE when streaming is
-        asked for, else as one JSON body shaped by ``final``."""
-        run = lambda on_text=None: locked(lambda: call(on_text))  # noqa: E731
-        if wants_stream(stream, request):
-            return sse(_stream(run), final, first)
-        return final(run())
-
-    @app.post("/ask", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
+    @guarded.post("/ask", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def ask(req: AskRequest, request: Request):
         """A cited answer; every ``[n]`` in ``text`` maps to ``citations``."""
-        filters = req.filters.to_search() if req.filters else None
-        return respond(lambda on_text: assistant.ask(req.question, k=req.k, filters=filters, on_text=on_text), req.stream, request)
+        return respond(assistant.ask_stream(req.question, k=req.k, filters=req.filters), req.stream, request)
 
-    @app.post("/summarize", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
+    @guarded.post("/summarize", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def summarize(req: SummarizeRequest, request: Request):
         """A cited literature summary of the papers matching ``topic``, grouped by approach."""
-        filters = req.filters.to_search() if req.filters else None
-        return respond(lambda on_text: assistant.summarize(req.topic, k=req.k, filters=filters, on_text=on_text), req.stream, request)
+        return respond(assistant.summarize_stream(req.topic, k=req.k, filters=req.filters), req.stream, request)
 
-    @app.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAMED}, tags=["answers"])
+    @guarded.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAMED}, tags=["answers"])
     def chat(req: ChatRequest, request: Request):
         """One turn of a chat session; follow-ups may refer to earlier turns."""
         session_id, conv = sessions.get(req.session_id)
@@ -182,40 +217,44 @@ def create_app(assistant: Assistant) -> FastAPI:
             refs = [conv.bibliography[n] for n in sorted(conv.bibliography)]
             return ChatResponse(session_id=session_id, answer=answer, references=refs).model_dump()
 
-        return respond(lambda on_text: conv.ask(req.question, on_text=on_text), req.stream, request, final, {"session_id": session_id})
+        return respond(conv.ask_stream(req.question), req.stream, request, final, {"session_id": session_id})
 
-    @app.get("/documents/{doc_id}", response_model=Document, responses={404: {"model": ErrorBody}}, tags=["answers"])
+    @guarded.get("/documents/{doc_id}", response_model=Document, responses={404: {"model": ErrorBody}}, tags=["answers"])
     def get_document(doc_id: str):
         doc = assistant.document(doc_id) if len(doc_id) <= 128 else None
         if doc is None:
             return JSONResponse({"error": f"doc_id: no stored document {doc_id[:128]!r}"}, status_code=404)
         return doc
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[Depends(api_key_guard(key, query=True))])
     def page(request: Request) -> Response:
         given = request.query_params.get("key")
-        if key and given:  # /?key=... once, then a cookie; the key leaves the address bar
+        if key and given:  # /?key=... once (checked by the guard), then a cookie; the key leaves the address bar
             response = RedirectResponse("/", status_code=303)
             response.set_cookie(COOKIE, given, httponly=True, samesite="strict")
             return response
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    static_files = {p.name for p in STATIC.iterdir() if p.is_file()}
+
+    @guarded.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        """The page's files, by name only (a fixed set: no path can leave the folder)."""
+        if name not in static_files:
+            raise HTTPException(404, "Not Found")
+        return FileResponse(str(STATIC / name))
+
+    app.include_router(guarded)
     return app
 
 
 def status_for(exc: RagError) -> int:
+    """400 for a user's mistake, 503 for a backend that failed, 500 for the rest."""
     if isinstance(exc, InputError):
         return 400
     if isinstance(exc, (StoreError, LLMError, EmbeddingError)):
         return 503
-    if isinstance(exc, ConfigError):
-        return 500
     return 500
-
-
-def wants_stream(flag: bool, request: Request) -> bool:
-    return flag or "text/event-stream" in request.headers.get("accept", "")
 
 
 def sse(chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: dict | None = None) -> EventSourceResponse:
@@ -232,6 +271,13 @@ def sse(chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: 
                     yield {"event": "text", "data": json.dumps({"text": chunk}, ensure_ascii=False)}
         except RagError as exc:  # the status line is already sent: report in-band
             yield {"event": "error", "data": json.dumps({"error": str(exc), "status": status_for(exc)})}
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                try:
+                    close()  # a client that went away: stop the answer (and free the lock)
+                except ValueError:  # still running in a worker thread; closed when collected
+                    pass
 
     return EventSourceResponse(events(), ping=15)
 
@@ -286,37 +332,3 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
-
-
-class ApiKey:
-    """When a key is configured, every route but /health needs it: as a bearer token,
-    an ``X-API-Key`` header, or the cookie the chat page gets from ``/?key=...``."""
-
-    def __init__(self, app, key: str | None) -> None:
-        self.app = app
-        self.key = key
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.key or scope["path"] in OPEN_PATHS:
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        offered = []
-        auth = headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            offered.append(auth[7:].strip())
-        offered.append(headers.get("x-api-key", ""))
-        for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == COOKIE:
-                offered.append(value)
-        if scope["path"] == "/":  # the page's one-time ?key=... login
-            from urllib.parse import parse_qs
-
-            offered += parse_qs(scope.get("query_string", b"").decode()).get("key", [])
-        if any(o and hmac.compare_digest(o.encode(), self.key.encode()) for o in offered):
-            return await self.app(scope, receive, send)
-        await _reply(
-            send, 401,
-            {"error": "authorization: missing or wrong API key (send 'Authorization: Bearer <RAG_API_KEY>' or 'X-API-Key')"},
-            [(b"www-authenticate", b"Bearer")],
-        )

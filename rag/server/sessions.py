@@ -1,8 +1,10 @@
 """Chat sessions for the HTTP API: one :class:`Conversation` per session id.
 
-Sessions live in memory (a restart ends them) and are bounded: the least recently
-used one is dropped past ``max_sessions``, and idle ones expire after ``ttl_s``,
-so an open server cannot be made to grow without limit.
+Sessions live in memory (a restart ends them) and are bounded by a
+``cachetools.TTLCache``: the least recently used one is dropped past
+``max_sessions``, and one left idle for ``ttl_s`` expires (each use re-inserts
+it, so the clock counts from the last turn), so an open server cannot be made to
+grow without limit.
 """
 
 from __future__ import annotations
@@ -10,41 +12,37 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from cachetools import TTLCache
 
 from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..answer.chat import Conversation
-    from ..assistant import Assistant
 
 
 class Sessions:
-    def __init__(self, assistant: "Assistant", max_sessions: int = 256, ttl_s: float = 3600.0) -> None:
-        self.assistant = assistant
-        self.max_sessions = max_sessions
-        self.ttl_s = ttl_s
-        self._items: OrderedDict[str, tuple[float, "Conversation"]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(
+        self, new: Callable[[], Conversation], max_sessions: int = 256, ttl_s: float = 3600.0, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._new = new
+        self._items: TTLCache[str, Conversation] = TTLCache(maxsize=max_sessions, ttl=ttl_s, timer=timer)
+        self._lock = threading.Lock()  # TTLCache is not thread-safe
 
-    def get(self, session_id: str | None) -> tuple[str, "Conversation"]:
+    def get(self, session_id: str | None) -> tuple[str, Conversation]:
         """The conversation for ``session_id``; a new one (and a new id) when None."""
-        now = time.monotonic()
         with self._lock:
-            for sid in [s for s, (seen, _) in self._items.items() if now - seen > self.ttl_s]:
-                del self._items[sid]
             if session_id is None:
-                session_id = secrets.token_urlsafe(12)
-                conv = self.assistant.conversation()
-            elif session_id in self._items:
-                conv = self._items.pop(session_id)[1]
+                session_id, conv = secrets.token_urlsafe(12), self._new()
+            elif (found := self._items.pop(session_id, None)) is not None:
+                conv = found
             else:
                 raise InputError("session_id", f"unknown or expired session {session_id!r}; omit it to start a new one")
-            self._items[session_id] = (now, conv)
-            while len(self._items) > self.max_sessions:
-                self._items.popitem(last=False)
+            self._items[session_id] = conv  # (re)inserted: most recently used, idle clock restarted
             return session_id, conv
 
     def __len__(self) -> int:
-        return len(self._items)
+        with self._lock:
+            return len(self._items)

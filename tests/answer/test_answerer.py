@@ -110,12 +110,11 @@ def test_failed_answer_on_strong_evidence_quotes_the_evidence(build):
 
 
 def test_a_quantity_question_without_a_number_in_the_answer_abstains(build):
-    pieces = []
     llm = FakeLLM(["TinyBERT achieves comparable results with BERT in GLUE datasets while being smaller and faster."])
-    ans = build(llm).ask(QUESTION.replace("How much smaller", "By how much is it smaller"), on_text=pieces.append)
+    *pieces, ans = build(llm).ask_stream(QUESTION.replace("How much smaller", "By how much is it smaller"))
     assert ans.abstained and "no number" in ans.abstain_reason and ans.citations == []
     assert pieces == [DECLINE_TEXT]  # the held-back sentence was never streamed
-    ok = build(FakeLLM(["TinyBERT is 7.5x smaller and 9.4x faster on inference than BERT."])).ask(QUESTION, on_text=pieces.append)
+    *pieces, ok = build(FakeLLM(["TinyBERT is 7.5x smaller and 9.4x faster on inference than BERT."])).ask_stream(QUESTION)
     assert not ok.abstained and pieces[-1].startswith("TinyBERT is 7.5x smaller")
 
 

@@ -13,7 +13,7 @@ def test_summary_groups_papers_and_cites_every_claim(build):
     assert not ans.abstained
     assert 2 <= len(ans.citations) <= 6
     assert re.search(r"\(\d+ papers?\):", ans.text)  # group headings
-    bullets = [l for l in ans.text.splitlines() if l.startswith("- ")]
+    bullets = [line for line in ans.text.splitlines() if line.startswith("- ")]
     assert len(bullets) == len(ans.citations)
     assert any("cures cancer" in r.text for r in ans.removed)
     assert "cancer" not in ans.text

@@ -98,7 +98,7 @@ def test_bundled_corpus_yields_every_abstract():
         for line in path.read_text(encoding="utf-8").splitlines()
         if len(line.strip()) > 250
     ]
-    assert sorted(d.abstract for d in docs) == sorted(" ".join(l.split()) for l in long_lines)
+    assert sorted(d.abstract for d in docs) == sorted(" ".join(line.split()) for line in long_lines)
     assert len(docs) == 309
     unique, duplicates = deduplicate(docs, 0.8)
     assert (len(unique), duplicates) == (307, 2)

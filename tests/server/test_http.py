@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
+
+from rag import Assistant
+from rag.errors import InputError
+from rag.server import create_app
 
 from .conftest import client_for
 
@@ -103,7 +109,7 @@ def test_validation_errors_name_the_field(client):
         assert r.status_code == 422, (path, body)
         assert r.json()["error"].startswith(field + ":"), r.json()
     r = client.post("/search", json={"query": "bert", "filters": {"year_min": 2024, "year_max": 2020}})
-    assert r.status_code == 400 and "year_min" in r.json()["error"]
+    assert r.status_code == 422 and r.json()["error"].startswith("filters: year_min (2024) is after year_max")
     r = client.post("/ask", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     missing = client.get("/documents/does-not-exist")
@@ -145,3 +151,34 @@ def test_without_a_key_everything_is_open(client):
     page = client.get("/")
     assert page.status_code == 200 and "Ask the abstracts" in page.text
     assert client.get("/static/chat.js").status_code == 200
+
+
+def test_info_names_the_configured_model_without_loading_it(served, monkeypatch):
+    import rag.llm.factory
+
+    monkeypatch.setattr(rag.llm.factory, "make_llm", lambda s: (_ for _ in ()).throw(AssertionError("model loaded")))
+    a = Assistant(served.settings.model_copy(update={"llm_backend": "embedded"}), embedder=served.embedder)
+    body = TestClient(create_app(a)).get("/info").json()
+    assert (body["llm_backend"], body["llm_model"], body["llm_endpoint"]) == ("embedded", "qwen2.5-coder-0.5b-instruct-q4", "in-process")
+    assert body["documents"] > 0
+
+
+def test_sessions_expire_when_idle_and_stay_bounded():
+    from rag.server.sessions import Sessions
+
+    now = [0.0]
+    made = []
+    sessions = Sessions(lambda: made.append(object()) or made[-1], max_sessions=2, ttl_s=10, timer=lambda: now[0])
+    a, conv_a = sessions.get(None)
+    now[0] = 8
+    assert sessions.get(a)[1] is conv_a  # used at 8: idle clock restarts
+    now[0] = 16
+    assert sessions.get(a)[1] is conv_a
+    b, _ = sessions.get(None)
+    c, _ = sessions.get(None)  # third session: the least recently used (a) goes
+    with pytest.raises(InputError, match="unknown or expired"):
+        sessions.get(a)
+    now[0] = 40
+    with pytest.raises(InputError, match="unknown or expired"):
+        sessions.get(b)  # idle for 24 s
+    assert len(sessions) == 0 and c

@@ -1,0 +1,74 @@
+"""The last stage of answers and summaries: markers, citations, and the decline.
+
+Written once here so an answer, a chat turn and a literature summary place their
+markers, build their reference lists and decline in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping
+
+from ..models import Answer, Citation
+from .evidence import Source
+
+log = logging.getLogger(__name__)
+
+DECLINE_TEXT = "The abstracts don't answer this question."
+
+#: What answering streams: text pieces (verified sentences), then the final Answer.
+AnswerStream = Iterator[str | Answer]
+
+_END = re.compile(r"\s*([.!?]*)([\"”’')\]]*)\s*$")
+
+
+def cite(sentence: str, numbers: list[int]) -> str:
+    """Markers go inside the sentence, before its final punctuation and any closing
+    quote (``... systems [1]."``), so no splitter can separate them from it."""
+    markers = "".join(f"[{n}]" for n in numbers)
+    m = _END.search(sentence)
+    assert m is not None  # the pattern matches the empty tail of any string
+    body, stop, closing = sentence[: m.start()], m.group(1) or ".", m.group(2)
+    return f"{body} {markers}{stop}{closing}"
+
+
+def citations(numbering: Mapping[str, int], sources: Mapping[str, Source], cited: set[int]) -> list[Citation]:
+    """The reference list, in marker order: each cited number's paper with the
+    evidence it was shown as the quote (``numbering``: doc_id -> marker number)."""
+    out = []
+    for doc_id, n in sorted(numbering.items(), key=lambda kv: kv[1]):
+        if n in cited and doc_id in sources:
+            doc = sources[doc_id].doc
+            out.append(Citation(n=n, doc_id=doc_id, title=doc.title, year=doc.year, source=doc.source, quote=sources[doc_id].text))
+    return out
+
+
+def decline(answer: Answer, why: str, started: float) -> Answer:
+    """Turn ``answer`` into the plain decline: no citations, the reason recorded."""
+    answer.text = DECLINE_TEXT
+    answer.abstained = True
+    answer.abstain_reason = why
+    answer.citations = []
+    answer.timings["total_s"] = round(time.perf_counter() - started, 4)
+    log.info("abstained: %s", why)
+    return answer
+
+
+def declined(answer: Answer, why: str, started: float) -> AnswerStream:
+    """The decline as a stream: its one sentence, then the Answer."""
+    decline(answer, why, started)
+    yield DECLINE_TEXT
+    yield answer
+
+
+def finish(stream: AnswerStream) -> Answer:
+    """Run an answer stream to its end; its last item is the Answer."""
+    answer = None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise RuntimeError("the answer stream ended without an answer")
+    return answer
