@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run serve lint test bench bench-answers bench-http eval tune-answers clean
+.PHONY: install run serve lint test bench bench-answers bench-http bench-startup eval tune-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: install
 
 bench-http: install
 	$(BIN)/python benchmarks/http_overhead.py
+
+# Start-up time of each command against the revision before the answer-layer rebuild.
+bench-startup: install
+	$(BIN)/rag --data-dir .rag/bench ingest data/corpus
+	$(BIN)/python benchmarks/startup.py --data-dir .rag/bench
 
 bench-answers: install
 	$(BIN)/python benchmarks/answer_latency.py --limit 30

@@ -164,14 +164,14 @@ class Verifier:
         return {self.numbering[self.doc_id(n)] for j in self.kept for n in j.sources}
 
 
+@dataclass
 class Answerer:
     """Answers questions from the documents ``retriever`` finds, with ``llm``."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, embedder: Embedder, llm: LLM) -> None:
-        self.settings = settings
-        self.retriever = retriever
-        self.embedder = embedder
-        self.llm = llm
+    settings: Settings
+    retriever: Retriever
+    embedder: Embedder
+    llm: LLM
 
     def stream(
         self, question: str, *, k: int | None = None, filters: SearchFilters | None = None, chat: ChatContext | None = None

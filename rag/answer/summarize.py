@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,14 +66,14 @@ def label(texts: list[str], topic: str) -> str:
     return ", ".join(common[:3]) or "other approaches"
 
 
+@dataclass
 class Summarizer:
     """Literature summaries of the papers ``retriever`` finds for a topic."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, embedder: Embedder, llm: LLM) -> None:
-        self.settings = settings
-        self.retriever = retriever
-        self.embedder = embedder
-        self.llm = llm
+    settings: Settings
+    retriever: Retriever
+    embedder: Embedder
+    llm: LLM
 
     def stream(self, topic: str, k: int, filters: SearchFilters | None = None) -> AnswerStream:
         """The overview, then each group heading and paper line as text pieces, then the
