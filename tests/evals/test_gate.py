@@ -18,11 +18,12 @@ from rag.testing import EchoLLM
 
 pytestmark = pytest.mark.slow
 
-# measured on dev (66 questions): hybrid 0.950 / dense 0.967 / bm25 0.894 recall@5
+# measured on dev (101 questions, 95 with a gold paper; 35 of them the low-overlap
+# paraphrases added for retrieval): hybrid 0.958 / dense 0.968 / bm25 0.881 recall@5, hybrid nDCG@10 0.922
 RETRIEVAL_FLOORS = {"bm25": 0.85, "dense": 0.92, "hybrid": 0.92}
-# measured on dev with the echo model: correctness 0.448, unanswerable abstained 0.833,
-# wrongly abstained 0.111, citation precision 1.00, citation recall 0.775
-ANSWER_FLOORS = {"correctness": 0.41, "abstained_unanswerable": 0.75, "citation_precision": 0.98, "citation_recall": 0.72}
+# measured on dev with the echo model: correctness 0.367, unanswerable abstained 0.833,
+# wrongly abstained 0.124, citation precision 0.994, citation recall 0.729
+ANSWER_FLOORS = {"correctness": 0.33, "abstained_unanswerable": 0.75, "citation_precision": 0.98, "citation_recall": 0.69}
 ANSWER_CEILINGS = {"wrongly_abstained": 0.16}
 
 
