@@ -71,7 +71,10 @@ class Citation(BaseModel):
     title: str = ""
     year: int | None = None
     source: str = ""
-    quote: str = Field("", description="The evidence sentence(s) of this paper the answer relies on.")
+    quote: str = Field("", description="The evidence sentence(s) of this paper that support the answer's claims, verbatim.")
+    quotes: list[str] = Field(
+        default_factory=list, description="The same sentences one by one, each verbatim as the model was shown it (for highlighting)."
+    )
 
 
 class RemovedSentence(BaseModel):

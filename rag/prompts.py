@@ -27,6 +27,7 @@ EXPECTED_KEYS: dict[str, set[str]] = {
     "rewrite": {"history", "question"},
     "summary_system": set(),
     "summary_user": {"sources", "topic"},
+    "translate": {"question"},
 }
 
 

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         0.45, ge=0, le=1, description="Below this question-evidence relevance the assistant declines without asking the model."
     )
     extractive_threshold: float = Field(
-        0.7, ge=0, le=1.01,
+        0.45, ge=0, le=1.01,
         description="At or above this relevance, an answer whose sentences all failed verification is replaced "
         "by the best evidence sentence (quoted, cited) instead of a refusal; above 1 disables it.",
     )
@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         le=1,
         description="Questions about several papers ('which papers...', 'compare'): the best evidence sentence of each "
         "other paper whose relevance is within this margin of the best is added to the answer, verified and cited.",
+    )
+    complement_answers: bool = Field(
+        True,
+        description="Add the evidence sentence closest to the question (quoted, cited) to an answer that leaves out "
+        "terms of the question that sentence covers.",
     )
     summary_docs: int = Field(8, ge=2, le=30, description="Papers a literature summary covers.")
 

@@ -20,12 +20,14 @@ the model, and closing the stream stops it.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..embeddings import Embedder
+from ..errors import LLMError
 from ..llm import LLM, Message
 from ..models import Answer, RemovedSentence
 from ..prompts import render
@@ -35,8 +37,10 @@ from ..settings import Settings
 from . import budget
 from . import evidence as ev
 from .assemble import DECLINE_TEXT, AnswerStream, citations, cite, declined
-from .support import Judged, judge
-from .text import fold, sentences
+from .support import Judged, judge, supporting_sentence
+from .text import content_words, fold, key_tokens, mentions, sentences, stem_word
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DECLINE_TEXT", "Answerer", "ChatContext", "asks_quantity", "asks_several", "cite"]
 
@@ -51,19 +55,30 @@ _DECLINE = re.compile(
 _PREAMBLE = re.compile(
     r"^(according to (the )?(text|sources?|abstracts?|papers?|information( provided)?)|based on the (information|text|sources?)"
     r"( provided)?( in the (text|sources?|abstracts?))?|in (the|this) (text|abstract|paper))\s*,\s*"
-    r"|^the (text|paper|abstract|source) (states|says|mentions|shows) that\s+",
+    r"|^the (text|paper|abstract|source) (states|says|mentions|shows) that\s+"
+    r"|^the specific (method|model|result)s?((, | or )(method|model|result)s?)* (from|in) the text (is|are)\s+",
     re.I,
 )
 
 # The question asks for a quantity: an answer without any number does not answer it.
 _QUANTITY = re.compile(
-    r"\bhow (many|much)\b|\bby how\b|\bwhat (is the |was the |are the )?(percentage|percent|number|amount|count)\b",
+    r"\bhow (many|much)\b|\bby how\b|\bwhat (is the |was the |are the )?(percentage|percent|number|amount|count)\b"
+    r"|\bwhat (is the |was the |are the )?(top-?\d+ |\w+ )?(accuracy|score|map|f1|bleu|rouge|perplexity|error rate|speed-?up|latency)\b",
     re.I,
 )
-# The question asks about several papers: every relevant paper should be in the answer.
+# The question asks about several papers, or broadly about a topic: every relevant
+# paper should be in the answer.
 _SEVERAL = re.compile(
     r"\b(which|what|the) (papers|works|studies|approaches|methods|articles)\b|\bcompare\b|\bcompared\b|\beach (paper|approach|one|method)\b"
-    r"|\bpapers (here|in the collection)\b",
+    r"|\bpapers (here|in the collection)\b|\bwhat do (the )?(papers|studies|works|authors)\b"
+    r"|\bwhat are (the )?(main |common |different )?(ways|approaches|methods|techniques|limitations|challenges)\b",
+    re.I,
+)
+# The question looks for a paper ("Which paper...", "Is there work that..."): the
+# answer names it by its title.
+_PAPER = re.compile(
+    r"\b(which|what)( \w+)? (paper|work|study|article)\b|\bis there (a |an |any )?(work|paper|study|method|tool|way|approach|research)\b"
+    r"|\bhas anyone\b|\bany (work|paper|study|research)\b|\ba paper (that|which|where|on)\b",
     re.I,
 )
 
@@ -74,6 +89,10 @@ def asks_quantity(question: str) -> bool:
 
 def asks_several(question: str) -> bool:
     return bool(_SEVERAL.search(question))
+
+
+def asks_for_paper(question: str) -> bool:
+    return bool(_PAPER.search(question)) and not asks_several(question)
 
 
 def balance_quotes(sentence: str) -> str:
@@ -127,10 +146,11 @@ class Verifier:
         self.removed = removed
         self.kept: list[Judged] = []
         self.pieces: list[str] = []  # the cited sentences, in order
+        self.quotes: dict[str, list[str]] = {}  # doc_id -> the sentences that support a kept claim
 
     def check(self, sentence: str) -> str | None:
         """The cited sentence, or None when it was removed (or repeats a kept one)."""
-        sentence = balance_quotes(_PREAMBLE.sub("", sentence.strip()))
+        sentence = balance_quotes(_PREAMBLE.sub("", self.without_title(sentence.strip())))
         sentence = sentence[:1].upper() + sentence[1:]
         if not sentence:
             return None
@@ -144,10 +164,23 @@ class Verifier:
         if any(j.text == k.text for k in self.kept):
             return None  # small models repeat themselves
         self.kept.append(j)
+        for n in j.sources:
+            quote = supporting_sentence(j.text, self.by_number[n].sentences)
+            if quote not in (taken := self.quotes.setdefault(self.doc_id(n), [])):
+                taken.append(quote)
         numbers = [self.numbering.setdefault(self.doc_id(n), len(self.numbering) + 1) for n in j.sources]
         piece = cite(j.text, sorted(set(numbers)))
         self.pieces.append(piece)
         return piece
+
+    def without_title(self, sentence: str) -> str:
+        """A sentence copied as the prompt shows sources ("Title: sentence") loses
+        the title: the title is not a claim."""
+        for src in self.evidence.sources:
+            title = src.doc.title.strip()
+            if title and sentence.startswith(title + ":"):
+                return sentence[len(title) + 1 :].strip()
+        return sentence
 
     def doc_id(self, n: int) -> str:
         return self.by_number[n].doc.doc_id
@@ -157,6 +190,7 @@ class Verifier:
         self.removed += [RemovedSentence(text=j.text, reason=reason) for j in self.kept]
         self.kept.clear()
         self.pieces.clear()
+        self.quotes.clear()
         self.numbering.clear()
         self.numbering.update(self._numbering_before)
 
@@ -181,7 +215,7 @@ class Answerer:
         s = self.settings
         started = time.perf_counter()
         chat = chat or ChatContext()
-        query = chat.retrieval_query or question
+        query = self.in_english(chat.retrieval_query or question)
 
         evidence = self.gather(query, k or s.evidence_docs, filters, chat.papers)  # 1
         answer = Answer(
@@ -194,7 +228,8 @@ class Answerer:
         )
         answer.timings["retrieve_s"] = round(time.perf_counter() - started, 4)
 
-        if not evidence.sources or evidence.relevance < s.abstain_threshold:  # 2
+        named = named_in_evidence(query, evidence)  # 2
+        if not evidence.sources or (evidence.relevance < s.abstain_threshold and not named):
             yield from declined(answer, f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}", started)
             return
 
@@ -219,7 +254,7 @@ class Answerer:
             answer.timings["first_token_s"] = round(answer.timings["retrieve_s"] + completion.first_token_s, 4)
         answer.timings["llm_s"] = round(completion.total_s, 4)
 
-        for piece in self.complete(verifier, evidence, query, answer):  # 5
+        for piece in self.complete(verifier, evidence, query, answer, named):  # 5
             if not hold:
                 first_text = first_text or time.perf_counter() - started
                 yield piece + " "
@@ -233,28 +268,83 @@ class Answerer:
 
         answer.text = " ".join(verifier.pieces)  # 6
         answer.support = [j.support for j in verifier.kept]
-        answer.citations = citations(chat.numbering, {src.doc.doc_id: src for src in evidence.sources}, verifier.cited())
+        sources = {src.doc.doc_id: src for src in evidence.sources}
+        answer.citations = citations(chat.numbering, sources, verifier.cited(), verifier.quotes)
         if first_text is not None:
             answer.timings["first_text_s"] = round(first_text, 4)
         answer.timings["total_s"] = round(time.perf_counter() - started, 4)
         yield answer
+
+    def in_english(self, question: str) -> str:
+        """Stage 0: a question in another language is translated by the model, so that
+        retrieval, evidence selection and verification (all English) can answer it.
+        English questions pass unchanged, at no cost."""
+        if looks_english(question):
+            return question
+        try:
+            reply = self.llm.complete([{"role": "user", "content": render("translate", question=question)}], max_tokens=80).text
+        except LLMError as exc:  # an optimisation: the question as asked still retrieves names and numbers
+            log.warning("translation failed (%s); answering the question as asked", exc)
+            return question
+        english = reply.strip().splitlines()[0].strip(" \"'") if reply.strip() else ""
+        if not english or len(english) > 3 * len(question) + 40 or not looks_english(english):
+            log.info("translation %r rejected", english)
+            return question
+        return english
 
     def gather(self, query: str, k: int, filters: SearchFilters | None, papers: Sequence[str]) -> ev.Evidence:
         """Stage 1: the question-closest sentences of the best documents."""
         docs = self.retriever.documents(query, k, filters, also=papers)
         return ev.select(query, docs, self.embedder, self.settings.evidence_sentences)
 
-    def complete(self, verifier: Verifier, evidence: ev.Evidence, query: str, answer: Answer) -> Iterator[str]:
+    def complete(self, verifier: Verifier, evidence: ev.Evidence, query: str, answer: Answer, named: bool = False) -> Iterator[str]:
         """Stage 5, additions (checked and cited like any model sentence): the best
         evidence sentence when every model sentence failed but the evidence matches the
         question closely, and for a question about several papers, the best sentence of
         each other relevant paper (the small model tends to describe one)."""
         s = self.settings
-        if not verifier.kept and evidence.relevance >= s.extractive_threshold:
-            best = max((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences))
-            if piece := verifier.check(best[2]):
+        ranked = sorted(
+            ((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences)), reverse=True
+        )
+        if not verifier.kept and (evidence.relevance >= s.extractive_threshold or named):
+            # Reached by a name alone (the question is far from every sentence): quote
+            # only a paper that carries the name.
+            names = question_names(query)
+            candidates = [r for r in ranked if not named or evidence.relevance >= s.extractive_threshold
+                          or any(mentions(verifier.by_number[r[1]].paper_text, k) for k in names)]
+            # A sentence that says the name first ("TinyBERT is ...", for "What is TinyBERT?").
+            candidates.sort(key=lambda r: not any(mentions(r[2], k) for k in names))
+            if candidates and (piece := verifier.check(candidates[0][2])):
                 yield piece
             answer.extractive = bool(verifier.kept)
+        if verifier.kept and asks_quantity(query) and not states_number(verifier.kept, query):
+            # The model answered a quantity question without the number: the most
+            # relevant sentence stating one, of a paper the answer cites, answers it.
+            cited = {n for j in verifier.kept for n in j.sources}
+            for score, n, sent in ranked:
+                if score < s.abstain_threshold:
+                    break
+                if n in cited and numbers_in(sent) - numbers_in(query) and (piece := verifier.check(sent)):
+                    yield piece
+                    break
+        if verifier.kept and s.complement_answers:
+            # The evidence sentence closest to the question, of a paper the answer already
+            # cites, competes with the model's words: it is added, quoted and cited, when it
+            # covers terms of the question that the model's answer leaves out.
+            cited = {n for j in verifier.kept for n in j.sources}
+            said = content_words(" ".join(j.text for j in verifier.kept))
+            for score, n, sent in ranked:
+                if score < s.abstain_threshold:
+                    break
+                if n in cited:
+                    if (focus_terms(query) & content_words(sent)) - said and (piece := verifier.check(sent)):
+                        yield piece
+                    break
+        if verifier.kept and asks_for_paper(query):
+            # Name the paper the answer rests on by its title.
+            first = verifier.by_number[verifier.kept[0].sources[0]].doc
+            if first.title and (piece := verifier.check(f'The paper is "{first.title.rstrip(".")}".')):
+                yield piece
         if verifier.kept and asks_several(query):
             cited_docs = {verifier.doc_id(n) for j in verifier.kept for n in j.sources}
             floor = max(s.abstain_threshold, evidence.relevance - s.several_margin)
@@ -267,7 +357,7 @@ class Answerer:
     @staticmethod
     def unanswered(verifier: Verifier, query: str, answer: Answer) -> str | None:
         """Stage 5, the last checks: why the answer must be a decline, or None."""
-        if verifier.kept and asks_quantity(query) and not any(re.search(r"\d", fold(j.text)) for j in verifier.kept):
+        if verifier.kept and asks_quantity(query) and not states_number(verifier.kept, query):
             verifier.retract("the question asks for a number and this gives none")
             return "the sources state no number for what was asked"
         if verifier.kept:
@@ -275,6 +365,63 @@ class Answerer:
         if answer.removed and all(r.reason.startswith("model said") for r in answer.removed):
             return "the model said the sources lack the answer"
         return "no sentence of the model's answer was supported by the sources"
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+# English function words ("a", "in" left out: other languages share them).
+_ENGLISH = frozenset(
+    "the an of on for to and or is are was were what whats which how does do did can with from by that this than more "
+    "it its be been there any they their about into when why who not has have had using use paper papers model models".split()
+)
+
+
+def looks_english(text: str) -> bool:
+    """Cheap language check: English questions are mostly Latin letters and use
+    English function words; names and numbers alone do not decide."""
+    words = [w.lower() for w in _LATIN_WORD.findall(text)]
+    latin = sum(len(w) for w in words)
+    if latin < 0.6 * sum(not c.isspace() for c in text):
+        return False
+    return not words or len(words) < 3 or sum(w in _ENGLISH for w in words) / len(words) >= 0.08
+
+
+def named_in_evidence(question: str, evidence: ev.Evidence) -> bool:
+    """Whether the question names something (a model, method or dataset: a name with a
+    digit or an inner capital, as in DenseFormer, S4WM, GPT-4) that the best paper's
+    title or abstract names too. Short "What is X?" questions and questions in other
+    languages are far from every sentence by embedding similarity, yet answerable."""
+    names = question_names(question)
+    return bool(names and evidence.sources) and any(mentions(evidence.sources[0].paper_text, k) for k in names)
+
+
+def question_names(question: str) -> list[str]:
+    return [k for k in key_tokens(question) if len(k) >= 3 and not k[0].isdigit()]
+
+
+_ENUMERATOR = re.compile(r"\(\d\)|\b\d\)")
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states, spelled-out small ones included ("three trillion");
+    enumerators ("(1)") and compounds ("two-stage", "top-1") are not numbers."""
+    return set(re.findall(r"(?<![\w-])\d+(?:[.,]\d+)*(?!-[a-z])", _ENUMERATOR.sub(" ", fold(text))))
+
+
+def states_number(kept: list[Judged], question: str = "") -> bool:
+    """Whether the kept sentences state a number the question did not already give."""
+    return bool(numbers_in(" ".join(j.text for j in kept)) - numbers_in(question))
+
+
+# Words of a question that say what kind of answer is wanted, not what it is about.
+_FRAME = frozenset(
+    "which paper papers work works study studies anyone tried tool way approach method model models "
+    "show shows find found look looks looking whether doe make makes made give gives get kind type".split()
+)
+
+
+def focus_terms(question: str) -> set[str]:
+    """The (stemmed) content words a question is about: what an answer must cover."""
+    return {w for w in content_words(question) if w not in {stem_word(f) for f in _FRAME}}
 
 
 def prompt(evidence: ev.Evidence, question: str) -> list[Message]:

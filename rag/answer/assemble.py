@@ -34,14 +34,24 @@ def cite(sentence: str, numbers: list[int]) -> str:
     return f"{body} {markers}{stop}{closing}"
 
 
-def citations(numbering: Mapping[str, int], sources: Mapping[str, Source], cited: set[int]) -> list[Citation]:
-    """The reference list, in marker order: each cited number's paper with the
-    evidence it was shown as the quote (``numbering``: doc_id -> marker number)."""
+def citations(
+    numbering: Mapping[str, int], sources: Mapping[str, Source], cited: set[int], quotes: Mapping[str, list[str]] | None = None
+) -> list[Citation]:
+    """The reference list, in marker order (``numbering``: doc_id -> marker number).
+    Each paper's quote is the sentences that support the claims citing it
+    (``quotes``, doc_id -> sentences, in the order the paper has them), or else
+    every sentence the model was shown of it."""
     out = []
     for doc_id, n in sorted(numbering.items(), key=lambda kv: kv[1]):
         if n in cited and doc_id in sources:
-            doc = sources[doc_id].doc
-            out.append(Citation(n=n, doc_id=doc_id, title=doc.title, year=doc.year, source=doc.source, quote=sources[doc_id].text))
+            src = sources[doc_id]
+            chosen = [s for s in src.sentences if s in (quotes or {}).get(doc_id, [])] or list(src.sentences)
+            out.append(
+                Citation(
+                    n=n, doc_id=doc_id, title=src.doc.title, year=src.doc.year, source=src.doc.source,
+                    quote=" ".join(chosen), quotes=chosen,
+                )
+            )
     return out
 
 

@@ -78,6 +78,16 @@ def score(sentence: str, source_text: str, question: str = "", paper_text: str |
     return overlap, missing
 
 
+def supporting_sentence(claim: str, sentences: list[str]) -> str:
+    """The sentence of a source that supports ``claim`` best: the most shared content
+    words, then the most shared names and numbers (ties: the earlier sentence)."""
+    words, keys = content_words(claim), key_tokens(claim)
+    return max(
+        sentences,
+        key=lambda s: (len(words & content_words(s)), sum(mentions(s, k) for k in keys), -sentences.index(s)),
+    )
+
+
 def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str = "") -> Judged:
     text, hinted = strip_markers(raw_sentence)
     words = content_words(text)
@@ -100,7 +110,14 @@ def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str
     if valid:
         n = max(valid, key=lambda k: (valid[k], -k))
         return Judged(text=text, sources=[n], support=round(valid[n], 3))
+    # Two papers together may support a sentence that joins them, but a result must
+    # not travel from one paper to a name it does not belong to ("KNN-LM gets 8.9%
+    # higher GLUE score" from a KNN-LM paper and a FlexiBERT paper): every name the
+    # sentence states has to be in both.
+    names = [k for k in key_tokens(text) if not k[0].isdigit()]
     for a, b in combinations(sorted(sources), 2):
+        if any(not (mentions(sources[a].checkable, k) and mentions(sources[b].checkable, k)) for k in names):
+            continue
         ov, missing = score(
             text, sources[a].checkable + " " + sources[b].checkable, context, sources[a].paper_text + " " + sources[b].paper_text
         )

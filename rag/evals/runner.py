@@ -175,7 +175,9 @@ def _run_one(bot: Assistant, recorder: PromptRecorder, q: qset.Question, with_re
         "abstain_reason": answer.abstain_reason if answer else None,
         "extractive": answer.extractive if answer else False,
         "standalone_question": answer.standalone_question if answer else None,
-        "citations": [c.model_dump(include={"n", "doc_id", "title", "year", "quote"}) for c in answer.citations] if answer else [],
+        "citations": [c.model_dump(include={"n", "doc_id", "title", "year", "quote", "quotes"}) for c in answer.citations]
+        if answer
+        else [],
         "removed": [r.model_dump() for r in answer.removed] if answer else [],
         "support": answer.support if answer else [],
         "relevance": answer.relevance if answer else None,

@@ -54,7 +54,8 @@ def invalid_citations(answer: Answer, prompt_text: str) -> list[str]:
     problems += [f"marker [{n}] has no reference" for n in sorted(used - numbers)]
     problems += [f"reference [{n}] is not used in the text" for n in sorted(numbers - used)]
     for c in answer.citations:
-        if not c.quote or c.quote not in prompt_text:
+        shown = c.quotes or [c.quote]
+        if not all(q and q in prompt_text for q in shown):
             problems.append(f"reference [{c.n}] ({c.doc_id}) was not among the sources given to the model")
     return problems
 

@@ -43,9 +43,12 @@ def test_model_markers_are_hints_never_trusted(build):
 
 
 def test_bare_markers_and_declines_become_an_abstention(build):
+    unnamed = "How much smaller and faster than its teacher is the distilled student model at inference?"
     for reply in ("[1] [2] [3]", "NOT IN SOURCES", "The sources do not mention this."):
-        ans = build(FakeLLM([reply])).ask(QUESTION)
+        ans = build(FakeLLM([reply])).ask(unnamed)
         assert ans.abstained and ans.text == DECLINE_TEXT and ans.citations == [], reply
+        named = build(FakeLLM([reply])).ask(QUESTION)  # names TinyBERT, which the best paper names: quoted instead
+        assert named.extractive and "[2] [3]" not in named.text and reply not in named.text, reply
 
 
 def test_weak_evidence_abstains_without_calling_the_model(build):
@@ -107,15 +110,6 @@ def test_failed_answer_on_strong_evidence_quotes_the_evidence(build):
     (c,) = ans.citations
     assert ans.text.endswith(f"[{c.n}].") and ans.text[: -len(f" [{c.n}].")] in c.quote
     assert_well_cited(ans)
-
-
-def test_a_quantity_question_without_a_number_in_the_answer_abstains(build):
-    llm = FakeLLM(["TinyBERT achieves comparable results with BERT in GLUE datasets while being smaller and faster."])
-    *pieces, ans = build(llm).ask_stream(QUESTION.replace("How much smaller", "By how much is it smaller"))
-    assert ans.abstained and "no number" in ans.abstain_reason and ans.citations == []
-    assert pieces == [DECLINE_TEXT]  # the held-back sentence was never streamed
-    *pieces, ok = build(FakeLLM(["TinyBERT is 7.5x smaller and 9.4x faster on inference than BERT."])).ask_stream(QUESTION)
-    assert not ok.abstained and pieces[-1].startswith("TinyBERT is 7.5x smaller")
 
 
 def test_a_question_about_several_papers_cites_each_relevant_one(build):

@@ -30,9 +30,12 @@ def test_gold_ids_are_in_the_store(assistant, corpus_copy):
 def test_split_and_kinds():
     qs = questions.load()
     assert len({q.id for q in qs}) == len(qs) >= 100
+    every = {"fact", "paraphrase", "multi", "unanswerable", "chat", "short", "yesno", "twopart", "broad", "multilingual"}
+    assert {q.kind for q in qs} == every
     for split in ("dev", "test"):
         kinds = Counter(q.kind for q in qs if q.split == split)
-        assert set(kinds) == {"fact", "paraphrase", "multi", "unanswerable", "chat"}, split
+        assert set(kinds) == every, split  # every kind is tuned on and reported
+    assert sum(q.split == "test" for q in qs) >= 120
     assert all(q.followup for q in qs if q.kind == "chat")
     assert all(q.facts for q in qs if q.answerable)
 

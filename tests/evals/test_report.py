@@ -37,7 +37,8 @@ def test_compare_reports_deltas_and_changed_questions(two_runs):
     row = next(r for r in diff["metrics"] if r["metric"] == "correctness")
     assert row["delta"] < 0
     assert [c["id"] for c in diff["changed"]] == [changed_id]
-    assert diff["paired_correctness_delta"]["value"] < 0 and diff["paired_correctness_delta"]["n"] == 8
+    answerable = sum(1 for line in (a / "questions.jsonl").read_text().splitlines() if json.loads(line)["kind"] != "unanswerable")
+    assert diff["paired_correctness_delta"]["value"] < 0 and diff["paired_correctness_delta"]["n"] == answerable
 
 
 def test_compare_warns_about_different_data(two_runs):
