@@ -147,6 +147,10 @@ def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
     if answer.citations:
         out.print("\n[bold]References[/]", highlight=False)
         out.print(answer.references(), highlight=False, markup=False)
+    if answer.closest:
+        out.print("\n[bold]Closest papers[/] (they do not answer it; `rag document ID` to read one)", highlight=False)
+        for p in answer.closest:
+            out.print(f"- {p.title or '(untitled)'}{f' ({p.year})' if p.year else ''} — {p.doc_id}", highlight=False, markup=False)
     if show_removed and answer.removed:
         for r in answer.removed:
             err.print(f"[dim]removed: {r.text} ({r.reason})[/]", highlight=False)

@@ -79,11 +79,18 @@ class CitationOut(BaseModel):
     quote: str = Field("", description="The evidence sentence(s) of this paper the answer relies on.")
 
 
+class ClosestOut(BaseModel):
+    doc_id: str = Field(description="Paper id; pass it to get_document.")
+    title: str = ""
+    year: int | None = None
+
+
 class AnswerOut(BaseModel):
     text: str = Field(description="The answer; every claim ends with markers [n] that map to `citations`.")
     abstained: bool = Field(description="True when the abstracts do not answer the question; `text` then says so.")
     abstain_reason: str | None = None
     citations: list[CitationOut] = Field(default_factory=list)
+    closest: list[ClosestOut] = Field(default_factory=list, description="When abstained: the papers closest to the question.")
     backend: str = Field("", description="LLM backend that wrote the answer (embedded, openai, fake).")
     model: str = ""
 
@@ -108,6 +115,7 @@ def _answer_out(answer: Answer) -> AnswerOut:
         abstained=answer.abstained,
         abstain_reason=answer.abstain_reason,
         citations=[CitationOut(n=c.n, doc_id=c.doc_id, title=c.title, year=c.year, quote=c.quote) for c in answer.citations],
+        closest=[ClosestOut(doc_id=p.doc_id, title=p.title, year=p.year) for p in answer.closest],
         backend=answer.backend,
         model=answer.model,
     )
@@ -133,7 +141,8 @@ def _search_text(result: SearchResult) -> str:
 
 def _answer_text(out: AnswerOut) -> str:
     if not out.citations:
-        return out.text
+        near = [f"- {p.title or '(untitled)'}{_year(p.year)} — doc_id {p.doc_id}" for p in out.closest]
+        return out.text + ("\n\nClosest papers (they do not answer it)\n" + "\n".join(near) if near else "")
     refs = [f"[{c.n}] {c.title or '(untitled)'}{_year(c.year)} — doc_id {c.doc_id}" for c in out.citations]
     return out.text + "\n\nReferences\n" + "\n".join(refs)
 

@@ -77,6 +77,14 @@ class Citation(BaseModel):
     )
 
 
+class PaperRef(BaseModel):
+    """A paper named without a claim: where to look next after a decline."""
+
+    doc_id: str
+    title: str = ""
+    year: int | None = None
+
+
 class RemovedSentence(BaseModel):
     text: str
     reason: str
@@ -101,6 +109,9 @@ class Answer(BaseModel):
     completion_tokens: int = 0
     relevance: float = Field(0.0, description="How well the best evidence matches the question (0-1).")
     support: list[float] = Field(default_factory=list, description="Support score of each kept sentence.")
+    closest: list[PaperRef] = Field(
+        default_factory=list, description="On a decline: the papers closest to the question, best first (not citations)."
+    )
 
     def references(self) -> str:
         lines = []

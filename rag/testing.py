@@ -82,6 +82,8 @@ class EchoLLM(FakeLLM):
         from .answer.text import content_words, sentences
 
         prompt = messages[-1]["content"]
+        if prompt.startswith("Translate this question"):  # not a translator: gives the question back
+            return prompt.rpartition("Question:")[2].split("\n")[0].strip()
         body, found, question = prompt.rpartition("\nQuestion:")
         if not found:  # not an answering prompt (a chat rewrite): repeat the last question
             last = re.findall(r"^Last question:\s*(.+)$", prompt, re.M)

@@ -230,7 +230,8 @@ class Answerer:
 
         named = named_in_evidence(query, evidence)  # 2
         if not evidence.sources or (evidence.relevance < s.abstain_threshold and not named):
-            yield from declined(answer, f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}", started)
+            weak = f"best evidence relevance {evidence.relevance:.2f} is under {s.abstain_threshold}"
+            yield from declined(answer, weak, started, closest(evidence))
             return
 
         messages, evidence = budget.fit(evidence, lambda e: prompt(e, query), s.answer_max_tokens, self.llm.context_window)  # 3
@@ -259,7 +260,7 @@ class Answerer:
                 first_text = first_text or time.perf_counter() - started
                 yield piece + " "
         if why := self.unanswered(verifier, query, answer):
-            yield from declined(answer, why, started)
+            yield from declined(answer, why, started, closest(evidence))
             return
         if hold:  # the number check passed: release the held sentences
             first_text = time.perf_counter() - started
@@ -281,13 +282,15 @@ class Answerer:
         English questions pass unchanged, at no cost."""
         if looks_english(question):
             return question
+        request = render("translate", question=question)
         try:
-            reply = self.llm.complete([{"role": "user", "content": render("translate", question=question)}], max_tokens=80).text
+            reply = self.llm.complete([{"role": "user", "content": request}], max_tokens=80).text
         except LLMError as exc:  # an optimisation: the question as asked still retrieves names and numbers
             log.warning("translation failed (%s); answering the question as asked", exc)
             return question
         english = reply.strip().splitlines()[0].strip(" \"'") if reply.strip() else ""
-        if not english or len(english) > 3 * len(question) + 40 or not looks_english(english):
+        echoed = english in request  # the instruction (or the question) given back
+        if not english or echoed or len(english) > 3 * len(question) + 40 or not looks_english(english):
             log.info("translation %r rejected", english)
             return question
         return english
@@ -405,6 +408,11 @@ def numbers_in(text: str) -> set[str]:
     """The numbers a text states, spelled-out small ones included ("three trillion");
     enumerators ("(1)") and compounds ("two-stage", "top-1") are not numbers."""
     return set(re.findall(r"(?<![\w-])\d+(?:[.,]\d+)*(?!-[a-z])", _ENUMERATOR.sub(" ", fold(text))))
+
+
+def closest(evidence: ev.Evidence) -> list[ev.Source]:
+    """The evidence papers, most relevant first (what a decline points to)."""
+    return sorted(evidence.sources, key=lambda src: -max(src.scores, default=0.0))
 
 
 def states_number(kept: list[Judged], question: str = "") -> bool:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
-from ..models import Answer, Citation
+from ..models import Answer, Citation, PaperRef
 from .evidence import Source
 
 log = logging.getLogger(__name__)
 
 DECLINE_TEXT = "The abstracts don't answer this question."
+#: Papers a decline names as the closest to the question.
+CLOSEST = 3
 
 #: What answering streams: text pieces (verified sentences), then the final Answer.
 AnswerStream = Iterator[str | Answer]
@@ -66,9 +68,12 @@ def decline(answer: Answer, why: str, started: float) -> Answer:
     return answer
 
 
-def declined(answer: Answer, why: str, started: float) -> AnswerStream:
-    """The decline as a stream: its one sentence, then the Answer."""
+def declined(answer: Answer, why: str, started: float, closest: Sequence[Source] = ()) -> AnswerStream:
+    """The decline as a stream: its one sentence, then the Answer, which names the
+    papers closest to the question (``closest``, best first) so a reader knows where
+    to look next."""
     decline(answer, why, started)
+    answer.closest = [PaperRef(doc_id=s.doc.doc_id, title=s.doc.title, year=s.doc.year) for s in closest[:CLOSEST]]
     yield DECLINE_TEXT
     yield answer
 

@@ -87,3 +87,11 @@ def test_a_source_title_copied_in_front_of_a_sentence_is_dropped(build):
     said = "Recent studies have shown the effectiveness of incorporating gloss (sense definition) into neural networks for WSD."
     ans = build(FakeLLM([f"{title}: {said}"])).ask("How do recent studies use glosses for word sense disambiguation?")
     assert ans.text.startswith(said[:-1]) and ans.citations[0].title == title
+
+
+def test_a_decline_names_the_closest_papers(build):
+    ans = build(FakeLLM(["NOT IN SOURCES"])).ask("How much smaller and faster than its teacher is the distilled student model at inference?")
+    assert ans.abstained and ans.citations == [] and 1 <= len(ans.closest) <= 3
+    assert all(p.doc_id for p in ans.closest)
+    far = build(FakeLLM(["x"]), abstain_threshold=0.99).ask("What is the boiling point of water on Mars?")
+    assert far.abstained and far.closest  # declined before generation: still where to look
