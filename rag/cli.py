@@ -21,6 +21,7 @@ from rich.table import Table
 
 from . import logs
 from .errors import RagError
+from .inputs import filter_values
 from .models import Answer
 
 if TYPE_CHECKING:
@@ -109,11 +110,6 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _filters(year_min: int | None, year_max: int | None, source: str | None = None) -> dict[str, Any]:
-    """The filter options as given; the Assistant checks them (``rag.inputs``)."""
-    return {k: v for k, v in {"year_min": year_min, "year_max": year_max, "source": source}.items() if v is not None}
-
-
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
@@ -126,7 +122,7 @@ def search(
 ) -> None:
     """Hybrid BM25 + dense search over the stored abstracts."""
     try:
-        hits = _assistant().search(query, k=k, filters=_filters(year_min, year_max, source), mode=mode)
+        hits = _assistant().search(query, k=k, filters=filter_values(year_min=year_min, year_max=year_max, source=source), mode=mode)
     except RagError as exc:
         _fail(str(exc))
         return
@@ -194,7 +190,8 @@ def ask(
     """A cited answer from the abstracts, streamed as each sentence is verified."""
     try:
         a = _assistant()
-        _stream_answer(a.ask_stream(question, k=k, filters=_filters(year_min, year_max, source)), as_json, show_removed)
+        filters = filter_values(year_min=year_min, year_max=year_max, source=source)
+        _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
     except RagError as exc:
         _fail(str(exc))
 
@@ -210,7 +207,7 @@ def summarize(
     """A cited literature summary, papers grouped by approach, with a reference list."""
     try:
         a = _assistant()
-        _stream_answer(a.summarize_stream(topic, k=k, filters=_filters(year_min, year_max)), as_json, False)
+        _stream_answer(a.summarize_stream(topic, k=k, filters=filter_values(year_min=year_min, year_max=year_max)), as_json, False)
     except RagError as exc:
         _fail(str(exc))
 

@@ -68,7 +68,12 @@ AskK = Annotated[int, AfterValidator(ASK_K), _schema(ASK_K)]
 SummaryK = Annotated[int, AfterValidator(SUMMARY_K), _schema(SUMMARY_K)]
 Text = Annotated[str, AfterValidator(_text), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS})]
 Mode = Literal["hybrid", "bm25", "dense"]
-MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
+
+
+def filter_values(**given: Any) -> dict[str, Any]:
+    """Filter options as an interface received them, unset ones left out; the input
+    models check them (CLI and MCP pass them on to the Assistant)."""
+    return {k: v for k, v in given.items() if v is not None}
 
 M = TypeVar("M", bound="Input")
 

@@ -26,7 +26,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from . import __version__, logs
 from .assistant import Assistant, load_settings
 from .errors import RagError
-from .inputs import ASK_K, SEARCH_K, SUMMARY_K
+from .inputs import ASK_K, SEARCH_K, SUMMARY_K, filter_values
 from .models import Answer, Document, Hit
 
 log = logging.getLogger("rag.mcp_server")  # not __name__: that is "__main__" under `python -m`
@@ -159,11 +159,6 @@ def _result(structured: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured.model_dump(mode="json"))
 
 
-# --- input checks: the Assistant applies the rules of rag.inputs ------------------------------
-def _filters(year_min: int | None, year_max: int | None) -> dict[str, Any]:
-    return {k: v for k, v in {"year_min": year_min, "year_max": year_max}.items() if v is not None}
-
-
 # --- the assistant, built on first use -------------------------------------------------------
 class _LazyAssistant:
     """Builds the Assistant on first use (a failed build is retried on the next call) and
@@ -230,7 +225,7 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         """Hybrid (BM25 + dense) search over the paper abstracts. Returns the best matching
         passages, best first, each with its paper's doc_id, title and year. Use it to find
         papers; use `ask` for an answer and `get_document` for a paper's full abstract."""
-        filters = _filters(year_min, year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max)
         hits = lazy.run(lambda a: a.search(query, k=k, filters=filters))
         out = SearchResult(query=query, hits=[_hit_out(h) for h in hits])
         return _result(out, _search_text(out))
@@ -247,7 +242,7 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         title, year and the quoted evidence); pass a doc_id to `get_document` to read the
         paper. If the abstracts do not answer the question, `abstained` is true and `text`
         says so: do not treat that as an answer."""
-        filters = _filters(year_min, year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max)
         out = _answer_out(lazy.run(lambda a: a.ask(question, k=k, filters=filters)))
         return _result(out, _answer_text(out))
 
@@ -261,7 +256,7 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         """A cited literature summary of the papers on a topic, grouped by approach. Same
         shape as `ask`: markers [n] in `text` map to `citations`; `abstained` is true when
         no paper matches the topic closely enough."""
-        filters = _filters(year_min, year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max)
         out = _answer_out(lazy.run(lambda a: a.summarize(topic, k=k, filters=filters)))
         return _result(out, _answer_text(out))
 

@@ -11,11 +11,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rag"
 INTERFACES = {"rag.cli", "rag.server", "rag.mcp_server"}
-LAYERS = {  # a module may import nothing named on its line or on any line above it
-    "interfaces": INTERFACES,
-    "assistant": {"rag.assistant"},
-    "pipelines": {"rag.answer", "rag.evals"},
-}
 FORBIDDEN = {
     "rag.answer": INTERFACES | {"rag.assistant", "rag.evals"},
     "rag.retrieve": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.ingest"},

@@ -7,10 +7,14 @@
 2. decide    evidence too far from the question: decline without asking the model;
 3. generate  a prompt that fits the context window; the model's reply streams in;
 4. verify    each finished sentence is checked against the sources: cited or removed;
-5. complete  post-checks: quote the evidence when every sentence failed on strong
-             evidence, add the other relevant papers to a several-papers question,
-             decline a quantity question answered without a number;
-6. assemble  the text, the citations and the timings.
+5. complete  the model's words compete with verbatim evidence: a quote when every
+             sentence failed, the number a quantity answer left out, the closest
+             sentence when it covers what the answer left out, the title for a
+             "which paper" question, the other papers of a several-papers question;
+             then the last checks (a quantity question needs a number);
+6. assemble  the text, the citations (with their supporting sentences), the timings.
+
+Before 1, a question in another language is translated (``in_english``).
 
 The guarantees (every sentence cited, every citation a source the model was given,
 unsupported sentences removed, a decline when the evidence does not answer) hold
@@ -194,8 +198,13 @@ class Verifier:
         self.numbering.clear()
         self.numbering.update(self._numbering_before)
 
+    def cited_sources(self) -> set[int]:
+        """The local numbers of the sources the kept sentences cite."""
+        return {n for j in self.kept for n in j.sources}
+
     def cited(self) -> set[int]:
-        return {self.numbering[self.doc_id(n)] for j in self.kept for n in j.sources}
+        """The session's marker numbers of the papers the kept sentences cite."""
+        return {self.numbering[self.doc_id(n)] for n in self.cited_sources()}
 
 
 @dataclass
@@ -301,10 +310,8 @@ class Answerer:
         return ev.select(query, docs, self.embedder, self.settings.evidence_sentences)
 
     def complete(self, verifier: Verifier, evidence: ev.Evidence, query: str, answer: Answer, named: bool = False) -> Iterator[str]:
-        """Stage 5, additions (checked and cited like any model sentence): the best
-        evidence sentence when every model sentence failed but the evidence matches the
-        question closely, and for a question about several papers, the best sentence of
-        each other relevant paper (the small model tends to describe one)."""
+        """Stage 5, additions, each checked and cited like a model sentence (see the
+        module docstring for the list)."""
         s = self.settings
         ranked = sorted(
             ((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences)), reverse=True
@@ -313,8 +320,8 @@ class Answerer:
             # Reached by a name alone (the question is far from every sentence): quote
             # only a paper that carries the name.
             names = question_names(query)
-            candidates = [r for r in ranked if not named or evidence.relevance >= s.extractive_threshold
-                          or any(mentions(verifier.by_number[r[1]].paper_text, k) for k in names)]
+            by_name_only = named and evidence.relevance < s.extractive_threshold
+            candidates = [r for r in ranked if not by_name_only or any(mentions(verifier.by_number[r[1]].paper_text, k) for k in names)]
             # A sentence that says the name first ("TinyBERT is ...", for "What is TinyBERT?").
             candidates.sort(key=lambda r: not any(mentions(r[2], k) for k in names))
             if candidates and (piece := verifier.check(candidates[0][2])):
@@ -323,7 +330,7 @@ class Answerer:
         if verifier.kept and asks_quantity(query) and not states_number(verifier.kept, query):
             # The model answered a quantity question without the number: the most
             # relevant sentence stating one, of a paper the answer cites, answers it.
-            cited = {n for j in verifier.kept for n in j.sources}
+            cited = verifier.cited_sources()
             for score, n, sent in ranked:
                 if score < s.abstain_threshold:
                     break
@@ -334,7 +341,7 @@ class Answerer:
             # The evidence sentence closest to the question, of a paper the answer already
             # cites, competes with the model's words: it is added, quoted and cited, when it
             # covers terms of the question that the model's answer leaves out.
-            cited = {n for j in verifier.kept for n in j.sources}
+            cited = verifier.cited_sources()
             said = content_words(" ".join(j.text for j in verifier.kept))
             for score, n, sent in ranked:
                 if score < s.abstain_threshold:
@@ -349,7 +356,7 @@ class Answerer:
             if first.title and (piece := verifier.check(f'The paper is "{first.title.rstrip(".")}".')):
                 yield piece
         if verifier.kept and asks_several(query):
-            cited_docs = {verifier.doc_id(n) for j in verifier.kept for n in j.sources}
+            cited_docs = {verifier.doc_id(n) for n in verifier.cited_sources()}
             floor = max(s.abstain_threshold, evidence.relevance - s.several_margin)
             for src in evidence.sources:
                 if src.doc.doc_id in cited_docs or not src.scores or max(src.scores) < floor:
@@ -422,14 +429,15 @@ def states_number(kept: list[Judged], question: str = "") -> bool:
 
 # Words of a question that say what kind of answer is wanted, not what it is about.
 _FRAME = frozenset(
-    "which paper papers work works study studies anyone tried tool way approach method model models "
+    stem_word(w)
+    for w in "which paper papers work works study studies anyone tried tool way approach method model models "
     "show shows find found look looks looking whether doe make makes made give gives get kind type".split()
 )
 
 
 def focus_terms(question: str) -> set[str]:
     """The (stemmed) content words a question is about: what an answer must cover."""
-    return {w for w in content_words(question) if w not in {stem_word(f) for f in _FRAME}}
+    return content_words(question) - _FRAME
 
 
 def prompt(evidence: ev.Evidence, question: str) -> list[Message]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from typing import get_args
 
+from ..inputs import Mode
 from . import scoring
 from .questions import Question
 
-MODES = ("bm25", "dense", "hybrid")
+MODES: tuple[str, ...] = tuple(sorted(get_args(Mode)))  # bm25, dense, hybrid
 
 
 def evaluate(search: Callable[[str, int, str], list[str]], questions: list[Question], k: int = 10) -> dict[str, dict[str, float]]:
