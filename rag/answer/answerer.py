@@ -41,7 +41,7 @@ from ..settings import Settings
 from . import budget
 from . import evidence as ev
 from .assemble import DECLINE_TEXT, AnswerStream, citations, cite, declined
-from .support import Judged, judge, supporting_sentence
+from .support import Judged, disagrees, judge, supporting_sentence
 from .text import content_words, fold, key_tokens, mentions, sentences, stem_word
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,27 @@ _PAPER = re.compile(
     r"|\bhas anyone\b|\bany (work|paper|study|research)\b|\ba paper (that|which|where|on)\b",
     re.I,
 )
+
+
+# "The paper that ... is <name>": a claim that <name> is a paper's title.
+_TITLE_CLAIM = re.compile(
+    r"^(the|one|a|this)( \w+)? (paper|work|study|thesis|article)\b.{0,300}?\b(is|are|titled|called|named)\s+(?P<name>.+)$", re.I
+)
+
+
+def false_title(sentence: str, titles: Iterable[str]) -> str | None:
+    """The name a sentence gives as a paper's title when no source has that title (a
+    small model passes a sentence of an abstract off as the title), else None."""
+    m = _TITLE_CLAIM.match(sentence)
+    if not m:
+        return None
+    name = m.group("name").strip().rstrip(".").strip("\"“”'")
+    words = content_words(name)
+    if len(name.split()) < 5 or not words:
+        return None  # "is BERT", "is trained on ..." is short or a description: not a title claim
+    if any(len(words & content_words(t)) >= 0.8 * len(words) for t in titles if t):
+        return None
+    return name
 
 
 def asks_quantity(question: str) -> bool:
@@ -161,15 +182,24 @@ class Verifier:
         if _DECLINE.search(sentence):
             self.removed.append(RemovedSentence(text=sentence, reason="model said the sources lack the answer"))
             return None
+        if name := false_title(sentence, (src.doc.title for src in self.evidence.sources)):
+            # The false frame goes; what it framed (usually a sentence of an abstract)
+            # is judged as a claim of its own.
+            self.removed.append(RemovedSentence(text=sentence, reason="gives text that is no source's title as a paper's title"))
+            sentence = name[:1].upper() + name[1:] + ("" if name.endswith((".", "!", "?")) else ".")
         j = judge(sentence, self.evidence, self.threshold, self.query)
         if not j.sources:
             self.removed.append(RemovedSentence(text=j.text, reason=j.reason or "unsupported"))
             return None
         if any(j.text == k.text for k in self.kept):
             return None  # small models repeat themselves
+        quotes = {n: supporting_sentence(j.text, self.by_number[n].sentences) for n in j.sources}
+        if why := next((w for n, q in quotes.items() if (w := disagrees(j.text, q))), None):
+            # Shares its words with the source but says the opposite.
+            self.removed.append(RemovedSentence(text=j.text, reason=why))
+            return None
         self.kept.append(j)
-        for n in j.sources:
-            quote = supporting_sentence(j.text, self.by_number[n].sentences)
+        for n, quote in quotes.items():
             if quote not in (taken := self.quotes.setdefault(self.doc_id(n), [])):
                 taken.append(quote)
         numbers = [self.numbering.setdefault(self.doc_id(n), len(self.numbering) + 1) for n in j.sources]
@@ -313,9 +343,7 @@ class Answerer:
         """Stage 5, additions, each checked and cited like a model sentence (see the
         module docstring for the list)."""
         s = self.settings
-        ranked = sorted(
-            ((score, src.n, sent) for src in evidence.sources for score, sent in zip(src.scores, src.sentences)), reverse=True
-        )
+        ranked = sorted(((w, src.n, sent) for src in evidence.sources for w, sent in src.ranked()), reverse=True)
         if not verifier.kept and (evidence.relevance >= s.extractive_threshold or named):
             # Reached by a name alone (the question is far from every sentence): quote
             # only a paper that carries the name.
@@ -361,7 +389,7 @@ class Answerer:
             for src in evidence.sources:
                 if src.doc.doc_id in cited_docs or not src.scores or max(src.scores) < floor:
                     continue
-                if piece := verifier.check(src.sentences[src.scores.index(max(src.scores))]):
+                if piece := verifier.check(src.ranked()[0][1]):
                     yield piece
 
     @staticmethod

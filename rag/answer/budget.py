@@ -44,4 +44,6 @@ def fit(
         source = next(s for s in evidence.sources if s.n == n)
         del source.sentences[i]
         del source.scores[i]
+        if source.weights:
+            del source.weights[i]
         evidence = Evidence([s for s in evidence.sources if s.sentences], evidence.relevance)

@@ -36,6 +36,36 @@ def looks_like_instruction(sentence: str) -> bool:
     return _INJECTION.search(sentence) is not None
 
 
+# What an abstract sentence does. A question about a paper is answered by what the
+# paper contributes or finds ("We propose X, which ..."), rarely by its opening
+# background ("Large language models are commonly trained on ..."), which shares
+# the question's words just as well.
+_CONTRIBUTION = re.compile(
+    r"\b(we|this (paper|work|study|article|thesis|report)|the (present|proposed) (paper|work|method|model)|our (method|model|approach|results?|experiments?))\b"
+    r"[^.;]{0,60}?\b(propose|introduce|present|develop|design|build|construct|release|describe|call|dub|name|show|find|found"
+    r"|demonstrate|achieve|obtain|outperform|improve|reduce|achieves|outperforms|improves|reduces|yields?)",
+    re.I,
+)
+_BACKGROUND = re.compile(
+    r"^(however|recently|despite|although|while|in recent years|existing|current|previous|prior|traditional|traditionally"
+    r"|most|many|conventional|typically|as|with the|since|nowadays|the (success|rise|advent|recent)|one of|a (key|major|common|fundamental))\b",
+    re.I,
+)
+_FIRST_PERSON = re.compile(r"\b(we|our|us|this (paper|work|study|article))\b", re.I)
+ROLE_WEIGHT = 0.08
+
+
+def role(sentence: str, index: int) -> float:
+    """+1 for a sentence that states a contribution or finding, -1 for background
+    (the abstract's opening or a "However, ..."/"Recently, ..." statement that is not
+    about this paper), 0 otherwise."""
+    if _CONTRIBUTION.search(sentence):
+        return 1.0
+    if not _FIRST_PERSON.search(sentence) and (index == 0 or _BACKGROUND.search(sentence)):
+        return -1.0
+    return 0.0
+
+
 @dataclass
 class Source:
     """One document as shown to the model: its local number and chosen sentences."""
@@ -43,7 +73,13 @@ class Source:
     n: int
     doc: Document
     sentences: list[str]
-    scores: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # similarity to the question (0-1)
+    weights: list[float] = field(default_factory=list)  # similarity adjusted by the sentence's role
+
+    def ranked(self) -> list[tuple[float, str]]:
+        """(weight, sentence), best first: what this paper says that answers best."""
+        weights = self.weights or self.scores
+        return sorted(zip(weights, self.sentences), key=lambda x: -x[0])
 
     @property
     def text(self) -> str:
@@ -98,19 +134,24 @@ def select(
     sims = vectors[1:] @ vectors[0]
     # A small prior for retrieval rank breaks near-ties in favour of better documents.
     prior = np.array([0.02 * (len(docs) - d) / len(docs) for d, _, _ in candidates], dtype=np.float32)
-    order = np.argsort(-(sims + prior))
-    chosen: dict[int, list[tuple[int, str, float]]] = {}
+    roles = np.array([ROLE_WEIGHT * role(sent, i) for _, i, sent in candidates], dtype=np.float32)
+    order = np.argsort(-(sims + prior + roles))
+    chosen: dict[int, list[tuple[int, str, float, float]]] = {}
     taken = 0
     for idx in order:
         d, i, sent = candidates[idx]
         if len(chosen.get(d, [])) >= per_doc:
             continue
-        chosen.setdefault(d, []).append((i, sent, float(sims[idx])))
+        chosen.setdefault(d, []).append((i, sent, float(sims[idx]), float(sims[idx] + roles[idx])))
         taken += 1
         if taken >= max_sentences:
             break
     sources = []
     for n, d in enumerate(sorted(chosen), start=1):
         picked = sorted(chosen[d])
-        sources.append(Source(n=n, doc=docs[d], sentences=[s for _, s, _ in picked], scores=[x for _, _, x in picked]))
+        sources.append(
+            Source(
+                n=n, doc=docs[d], sentences=[p[1] for p in picked], scores=[p[2] for p in picked], weights=[p[3] for p in picked]
+            )
+        )
     return Evidence(sources, relevance=max(0.0, float(sims.max())))

@@ -88,6 +88,52 @@ def supporting_sentence(claim: str, sentences: list[str]) -> str:
     )
 
 
+_NEGATION = re.compile(r"\b(not|never|neither|nor|cannot|unable|no longer|fail(s|ed)? to)\b|n't\b", re.I)
+_CLAUSE = re.compile(r"[,;:()]|\s(?:but|while|whereas|although|though|yet)\s", re.I)
+_BEATS = re.compile(
+    r"\b(outperform(s|ed|ing)?|beat(s|ing)?|surpass(es|ed|ing)?|exceed(s|ed|ing)?|better than|superior to|improves? (up)?on)\b", re.I
+)
+_WORSE = re.compile(r"\b(underperform(s|ed|ing)?|worse than|inferior to|lags? behind|falls? short of)\b", re.I)
+
+
+def _sides(sentence: str, verb: re.Match[str], span: int = 2) -> tuple[set[str], set[str]]:
+    """The content words nearest the comparison on each side: what is compared."""
+    def ordered(text: str) -> list[str]:
+        return [w for w in (stem(x) for x in re.findall(r"[\w-]+", fold(text))) if w]
+
+    return set(ordered(sentence[: verb.start()])[-span:]), set(ordered(sentence[verb.end() :])[:span])
+
+
+def disagrees(claim: str, source_sentence: str) -> str | None:
+    """Why a claim that shares its words with a source sentence says something else,
+    or None: one of them is negated and the other is not, or a comparison is turned
+    around ("A outperforms B" from "B outperforms A", or "A is worse than B" from
+    "A outperforms B")."""
+    # Negation is compared clause by clause: a claim may take one clause of a longer
+    # sentence whose other clause is negated.
+    # A claim that adds a negation contradicts a sentence with none; a claim without
+    # one contradicts the negated clause it restates (half its words or more).
+    words = content_words(claim)
+    clause = max(_CLAUSE.split(source_sentence), key=lambda c: len(content_words(c) & words))
+    if _NEGATION.search(claim):
+        if not _NEGATION.search(source_sentence):
+            return "negation differs from the source"
+    elif _NEGATION.search(clause) and len(content_words(clause) & words) >= 0.5 * len(words):
+        return "negation differs from the source"
+    c_beats, s_beats = _BEATS.search(claim), _BEATS.search(source_sentence)
+    c_worse, s_worse = _WORSE.search(claim), _WORSE.search(source_sentence)
+    c_verb, s_verb = c_beats or c_worse, s_beats or s_worse
+    if not (c_verb and s_verb):
+        return None
+    (c_left, c_right), (s_left, s_right) = _sides(claim, c_verb), _sides(source_sentence, s_verb)
+    same = len(c_left & s_left) + len(c_right & s_right)
+    crossed = len(c_left & s_right) + len(c_right & s_left)
+    flipped = bool(c_worse) != bool(s_worse)  # "worse than" reads the other way round
+    if (crossed > same) != flipped and (crossed != same):
+        return "comparison reversed from the source"
+    return None
+
+
 def judge(raw_sentence: str, evidence: Evidence, threshold: float, question: str = "") -> Judged:
     text, hinted = strip_markers(raw_sentence)
     words = content_words(text)

@@ -60,3 +60,31 @@ def test_names_starting_with_a_digit_are_whole_tokens():
     assert {"2dmse", "3d"} <= key_tokens("2DMSE embeds 3D scenes")
     assert "5x" not in key_tokens("TinyBERT is 7.5x smaller")
     assert score("Starbucks improves on 2DMSE.", "Starbucks beats 2D Matryoshka embeddings (2DMSE).")[1] == []
+
+
+def test_a_claim_that_says_the_opposite_of_its_source_is_caught():
+    from rag.answer.support import disagrees
+
+    source = "Our experiments show that XLNet outperforms BERT on all WSD benchmarks."
+    assert disagrees("XLNet outperforms BERT on WSD benchmarks.", source) is None
+    assert disagrees("BERT outperforms XLNet on WSD benchmarks.", source) == "comparison reversed from the source"
+    assert disagrees("XLNet is worse than BERT on WSD benchmarks.", source) == "comparison reversed from the source"
+    assert disagrees("BERT is worse than XLNet on WSD benchmarks.", source) is None
+    assert disagrees("Retrieval does not improve accuracy.", "Retrieval improves accuracy on three datasets.") is not None
+    assert disagrees("Retrieval improves accuracy.", "We find that retrieval does not improve accuracy.") is not None
+    # A negation in another clause, or a determiner "no", is not a contradiction.
+    assert disagrees("Distillation is cheap.", "Distillation is cheap, but it does not help small models.") is None
+    assert disagrees("The drafter gives a 2.4x speed-up.", "The drafter gives a 2.4x speed-up with no task-specific tuning.") is None
+    # A verbatim sentence never disagrees with itself.
+    verbatim = "We show that while Transformers are sufficient for good performance, neither is necessary."
+    assert disagrees(verbatim, verbatim) is None
+
+
+def test_a_sentence_of_an_abstract_is_not_a_title():
+    from rag.answer.answerer import false_title
+
+    titles = ["Axiomatic Attribution for Deep Networks"]
+    assert false_title('The paper is "Axiomatic Attribution for Deep Networks".', titles) is None
+    assert false_title("The paper that proposes it is BERT.", titles) is None
+    claim = "The paper that extends TransE is Translational distance-based embedding has shown progressive improvements."
+    assert false_title(claim, titles) == "Translational distance-based embedding has shown progressive improvements"
