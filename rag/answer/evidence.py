@@ -41,14 +41,16 @@ def looks_like_instruction(sentence: str) -> bool:
 # background ("Large language models are commonly trained on ..."), which shares
 # the question's words just as well.
 _CONTRIBUTION = re.compile(
-    r"\b(we|this (paper|work|study|article|thesis|report)|the (present|proposed) (paper|work|method|model)|our (method|model|approach|results?|experiments?))\b"
+    r"\b(we|this (paper|work|study|article|thesis|report)|the (present|proposed) (paper|work|method|model)"
+    r"|our (method|model|approach|results?|experiments?))\b"
     r"[^.;]{0,60}?\b(propose|introduce|present|develop|design|build|construct|release|describe|call|dub|name|show|find|found"
     r"|demonstrate|achieve|obtain|outperform|improve|reduce|achieves|outperforms|improves|reduces|yields?)",
     re.I,
 )
 _BACKGROUND = re.compile(
     r"^(however|recently|despite|although|while|in recent years|existing|current|previous|prior|traditional|traditionally"
-    r"|most|many|conventional|typically|as|with the|since|nowadays|the (success|rise|advent|recent)|one of|a (key|major|common|fundamental))\b",
+    r"|most|many|conventional|typically|as|with the|since|nowadays|the (success|rise|advent|recent)|one of"
+    r"|a (key|major|common|fundamental))\b",
     re.I,
 )
 _FIRST_PERSON = re.compile(r"\b(we|our|us|this (paper|work|study|article))\b", re.I)
