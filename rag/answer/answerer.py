@@ -75,14 +75,18 @@ _QUANTITY = re.compile(
 _SEVERAL = re.compile(
     r"\b(which|what|the) (papers|works|studies|approaches|methods|articles)\b|\bcompare\b|\bcompared\b|\beach (paper|approach|one|method)\b"
     r"|\bpapers (here|in the collection)\b|\bwhat do (the )?(papers|studies|works|authors)\b"
-    r"|\bwhat are (the )?(main |common |different )?(ways|approaches|methods|techniques|limitations|challenges)\b",
+    r"|\bwhat are (the )?(main |common |different )?(ways|approaches|methods|techniques|limitations|challenges)\b"
+    # broad questions: a short synthesis over the relevant papers
+    r"|\bwhat (\w+ )?(approaches|methods|techniques|ways|solutions) (are there|exist)\b|\bhow (have|do|did) (people|researchers|authors)\b"
+    r"|\bwhat do (the )?(papers|studies|works|authors) (find|say|show|report|conclude)\b"
+    r"|\bhow can\b.{0,80}\bbe (made|improved|reduced|done)\b",
     re.I,
 )
 # The question looks for a paper ("Which paper...", "Is there work that..."): the
 # answer names it by its title.
 _PAPER = re.compile(
     r"\b(which|what)( \w+)? (paper|work|study|article)\b|\bis there (a |an |any )?(work|paper|study|method|tool|way|approach|research)\b"
-    r"|\bhas anyone\b|\bany (work|paper|study|research)\b|\ba paper (that|which|where|on)\b",
+    r"|\b(has|did|does) (any ?one|any ?body)\b|\bany (work|paper|study|research)\b|\ba paper (that|which|where|on)\b",
     re.I,
 )
 
@@ -352,8 +356,10 @@ class Answerer:
             candidates = [r for r in ranked if not by_name_only or any(mentions(verifier.by_number[r[1]].paper_text, k) for k in names)]
             # A sentence that says the name first ("TinyBERT is ...", for "What is TinyBERT?").
             candidates.sort(key=lambda r: not any(mentions(r[2], k) for k in names))
-            if candidates and (piece := verifier.check(candidates[0][2])):
-                yield piece
+            for _, _, sent in candidates[:3]:  # the best that passes the checks
+                if piece := verifier.check(sent):
+                    yield piece
+                    break
             answer.extractive = bool(verifier.kept)
         if verifier.kept and asks_quantity(query) and not states_number(verifier.kept, query):
             # The model answered a quantity question without the number: the most
@@ -379,9 +385,14 @@ class Answerer:
                         yield piece
                     break
         if verifier.kept and asks_for_paper(query):
-            # Name the paper the answer rests on by its title.
-            first = verifier.by_number[verifier.kept[0].sources[0]].doc
-            if first.title and (piece := verifier.check(f'The paper is "{first.title.rstrip(".")}".')):
+            # Name the paper the answer rests on by its title, and say what it does:
+            # its contribution sentence, when the answer has not quoted it yet.
+            first = verifier.by_number[verifier.kept[0].sources[0]]
+            if first.doc.title and (piece := verifier.check(f'The paper is "{first.doc.title.rstrip(".")}".')):
+                yield piece
+            said = content_words(" ".join(j.text for j in verifier.kept))
+            contribution = next((sent for sent in first.sentences if ev.role(sent, -1) > 0), None)
+            if contribution and content_words(contribution) - said and (piece := verifier.check(contribution)):
                 yield piece
         if verifier.kept and asks_several(query):
             cited_docs = {verifier.doc_id(n) for n in verifier.cited_sources()}
