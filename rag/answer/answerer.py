@@ -124,6 +124,19 @@ def asks_for_paper(question: str) -> bool:
     return bool(_PAPER.search(question)) and not asks_several(question)
 
 
+_PART = re.compile(
+    r"\?\s+|;\s+|,?\s+and\s+(?=(?:what|how|which|who|when|where|why|whether|on which|in which|by how|does|do|did|is|are|was|were)\b)",
+    re.I,
+)
+
+
+def aspects(question: str) -> list[str]:
+    """The parts a question asks about ("How big is X, and by how much does it beat Y?"
+    has two); a one-part question is its own only part."""
+    parts = [p for p in _PART.split(question) if p and len(p.split()) >= 3]
+    return parts or [question]
+
+
 def balance_quotes(sentence: str) -> str:
     """Drop an unpaired double quote: a model quoting several abstract sentences
     opens the quote in one sentence and closes it in another."""
@@ -372,18 +385,23 @@ class Answerer:
                     yield piece
                     break
         if verifier.kept and s.complement_answers:
-            # The evidence sentence closest to the question, of a paper the answer already
-            # cites, competes with the model's words: it is added, quoted and cited, when it
-            # covers terms of the question that the model's answer leaves out.
+            # The evidence sentence closest to each part of the question, of a paper the
+            # answer already cites, competes with the model's words: it is added, quoted and
+            # cited, when it covers terms of that part that the answer leaves out (a
+            # two-part question needs both parts; a quantity part needs a number).
             cited = verifier.cited_sources()
-            said = content_words(" ".join(j.text for j in verifier.kept))
-            for score, n, sent in ranked:
-                if score < s.abstain_threshold:
-                    break
-                if n in cited:
-                    if (focus_terms(query) & content_words(sent)) - said and (piece := verifier.check(sent)):
-                        yield piece
-                    break
+            for part in aspects(query):
+                said = content_words(" ".join(j.text for j in verifier.kept))
+                terms = focus_terms(part)
+                for score, n, sent in ranked:
+                    if score < s.abstain_threshold:
+                        break
+                    if n in cited and (terms & content_words(sent)) - said:
+                        if asks_quantity(part) and not numbers_in(sent) - numbers_in(query):
+                            continue
+                        if piece := verifier.check(sent):
+                            yield piece
+                        break
         if verifier.kept and asks_for_paper(query):
             # Name the paper the answer rests on by its title, and say what it does:
             # its contribution sentence, when the answer has not quoted it yet.
