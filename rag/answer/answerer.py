@@ -42,7 +42,7 @@ from . import budget
 from . import evidence as ev
 from .assemble import DECLINE_TEXT, AnswerStream, citations, cite, declined
 from .support import Judged, disagrees, judge, supporting_sentence
-from .text import content_words, fold, key_tokens, mentions, sentences, stem_word
+from .text import content_words, fold, mentions, question_names, sentences, stem_word
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +354,14 @@ class Answerer:
     def gather(self, query: str, k: int, filters: SearchFilters | None, papers: Sequence[str]) -> ev.Evidence:
         """Stage 1: the question-closest sentences of the best documents."""
         docs = self.retriever.documents(query, k, filters, also=papers)
+        # A rare name ("What is OPTransE?") is found by its words alone, while fusion with
+        # the embedding ranking, which knows nothing of the name, can bury its paper: a
+        # name no retrieved paper mentions is looked up by itself.
+        missing = [n for n in question_names(query) if not any(mentions(f"{d.title} {d.abstract}", n) for d in docs)]
+        if missing:
+            named = [h.doc_id for h in self.retriever.retrieve(" ".join(missing), 1, filters, mode="bm25")]
+            found = self.retriever.documents(" ".join(missing), 1, filters, also=named)
+            docs += [d for d in found if d not in docs and any(mentions(f"{d.title} {d.abstract}", n) for n in missing)]
         return ev.select(query, docs, self.embedder, self.settings.evidence_sentences)
 
     def complete(self, verifier: Verifier, evidence: ev.Evidence, query: str, answer: Answer, named: bool = False) -> Iterator[str]:
@@ -455,14 +463,11 @@ def looks_english(text: str) -> bool:
 def named_in_evidence(question: str, evidence: ev.Evidence) -> bool:
     """Whether the question names something (a model, method or dataset: a name with a
     digit or an inner capital, as in DenseFormer, S4WM, GPT-4) that the best paper's
-    title or abstract names too. Short "What is X?" questions and questions in other
+    title or abstract names too (a rare name ranks its paper high by BM25, not
+    always first). Short "What is X?" questions and questions in other
     languages are far from every sentence by embedding similarity, yet answerable."""
     names = question_names(question)
-    return bool(names and evidence.sources) and any(mentions(evidence.sources[0].paper_text, k) for k in names)
-
-
-def question_names(question: str) -> list[str]:
-    return [k for k in key_tokens(question) if len(k) >= 3 and not k[0].isdigit()]
+    return any(mentions(src.paper_text, k) for src in evidence.sources for k in names)
 
 
 _ENUMERATOR = re.compile(r"\(\d\)|\b\d\)")

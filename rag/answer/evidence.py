@@ -19,7 +19,7 @@ import numpy as np
 
 from ..embeddings import Embedder
 from ..models import Document
-from .text import sentences
+from .text import mentions, question_names, sentences
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,13 @@ def select(
     # A small prior for retrieval rank breaks near-ties in favour of better documents.
     prior = np.array([0.02 * (len(docs) - d) / len(docs) for d, _, _ in candidates], dtype=np.float32)
     roles = np.array([ROLE_WEIGHT * role(sent, i) for _, i, sent in candidates], dtype=np.float32)
-    order = np.argsort(-(sims + prior + roles))
+    order = list(np.argsort(-(sims + prior + roles)))
+    # A paper that names what the question names ("What is OPTransE?") is shown with
+    # its best sentence even when other papers' sentences are closer by embedding.
+    names = question_names(question)
+    named = {d for d, doc in enumerate(docs) if any(mentions(f"{doc.title} {doc.abstract}", k) for k in names)}
+    firsts = [next(idx for idx in order if candidates[idx][0] == d) for d in sorted(named) if any(c[0] == d for c in candidates)]
+    order = firsts + [idx for idx in order if idx not in firsts]
     chosen: dict[int, list[tuple[int, str, float, float]]] = {}
     taken = 0
     for idx in order:

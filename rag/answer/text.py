@@ -110,3 +110,8 @@ def mentions(source: str, token: str) -> bool:
     else:
         pattern = rf"(?<![\w]){re.escape(token)}(?![\w])"
     return re.search(pattern, fold(source)) is not None
+
+
+def question_names(question: str) -> list[str]:
+    """The names a question states (see ``key_tokens``), numbers left out."""
+    return [k for k in key_tokens(question) if len(k) >= 3 and not k[0].isdigit()]
