@@ -137,6 +137,24 @@ def aspects(question: str) -> list[str]:
     return parts or [question]
 
 
+_ASKED = re.compile(
+    r"^\W*(?:[\w-]+\s+){0,2}?(?:what|which)\s+(?P<what>(?:[\w-]+\s+){0,4}?[\w-]+)\s+(?:is|are|was|were|did|does|do|has|have|had|can|could|would|will)\b"
+    r"|^\W*(?:[\w-]+\s+){0,2}?how (?:many|much)\s+(?P<many>[\w-]+(?:\s+[\w-]+)?)",
+    re.I,
+)
+
+
+def asked_terms(question: str) -> set[str]:
+    """The (stemmed) words naming what each part of a question asks for: "learning
+    rate", "batch size" in "What learning rate and batch size were used to train X?",
+    "crowd workers" in "how many crowd workers took part?"; empty when unclear."""
+    terms: set[str] = set()
+    for part in aspects(question):
+        if m := _ASKED.match(part):
+            terms |= content_words(m.group("what") or m.group("many") or "") - _FRAME
+    return terms
+
+
 def balance_quotes(sentence: str) -> str:
     """Drop an unpaired double quote: a model quoting several abstract sentences
     opens the quote in one sentence and closes it in another."""
@@ -377,6 +395,10 @@ class Answerer:
             candidates = [r for r in ranked if not by_name_only or any(mentions(verifier.by_number[r[1]].paper_text, k) for k in names)]
             # A sentence that says the name first ("TinyBERT is ...", for "What is TinyBERT?").
             candidates.sort(key=lambda r: not any(mentions(r[2], k) for k in names))
+            # A quote that does not say what was asked for ("What learning rate was X
+            # trained with?" answered by "We introduce X ...") does not answer.
+            if (asked := asked_terms(query)) and not asks_several(query):
+                candidates = [r for r in candidates if asked & content_words(r[2])]
             for _, _, sent in candidates[:3]:  # the best that passes the checks
                 if piece := verifier.check(sent):
                     yield piece

@@ -95,3 +95,16 @@ def test_a_decline_names_the_closest_papers(build):
     assert all(p.doc_id for p in ans.closest)
     far = build(FakeLLM(["x"]), abstain_threshold=0.99).ask("What is the boiling point of water on Mars?")
     assert far.abstained and far.closest  # declined before generation: still where to look
+
+
+def test_question_parts_and_what_each_asks_for():
+    from rag.answer.answerer import asked_terms, aspects
+
+    two = "How big is the biographies dataset, and by how much does their model beat the Kneser-Ney baseline?"
+    assert aspects(two) == ["How big is the biographies dataset", "by how much does their model beat the Kneser-Ney baseline?"]
+    assert aspects("What is OPTransE?") == ["What is OPTransE?"]
+    assert asked_terms("What learning rate and batch size were used to train TinyBERT?") == {"learn", "rate", "batch", "size"}
+    assert asked_terms("Under what license is the Dolma corpus released?") == {"licens"}
+    assert asked_terms("How much did it cost, and how many crowd workers took part?") == {"crowd", "worker"}
+    # "which" inside a clause is not what the question asks for
+    assert asked_terms("Is there a tool that works out which language a person is speaking?") == set()
