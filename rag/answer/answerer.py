@@ -42,7 +42,7 @@ from . import budget
 from . import evidence as ev
 from .assemble import DECLINE_TEXT, AnswerStream, citations, cite, declined
 from .support import Judged, disagrees, judge, supporting_sentence
-from .text import content_words, fold, mentions, question_names, sentences, stem_word
+from .text import aspects, content_words, fold, mentions, question_names, sentences, stem_word
 
 log = logging.getLogger(__name__)
 
@@ -122,19 +122,6 @@ def asks_several(question: str) -> bool:
 
 def asks_for_paper(question: str) -> bool:
     return bool(_PAPER.search(question)) and not asks_several(question)
-
-
-_PART = re.compile(
-    r"\?\s+|;\s+|,?\s+and\s+(?=(?:what|how|which|who|when|where|why|whether|on which|in which|by how|does|do|did|is|are|was|were)\b)",
-    re.I,
-)
-
-
-def aspects(question: str) -> list[str]:
-    """The parts a question asks about ("How big is X, and by how much does it beat Y?"
-    has two); a one-part question is its own only part."""
-    parts = [p for p in _PART.split(question) if p and len(p.split()) >= 3]
-    return parts or [question]
 
 
 _ASKED = re.compile(

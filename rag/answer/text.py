@@ -115,3 +115,16 @@ def mentions(source: str, token: str) -> bool:
 def question_names(question: str) -> list[str]:
     """The names a question states (see ``key_tokens``), numbers left out."""
     return [k for k in key_tokens(question) if len(k) >= 3 and not k[0].isdigit()]
+
+
+_PART = re.compile(
+    r"\?\s+|;\s+|,?\s+and\s+(?=(?:what|how|which|who|when|where|why|whether|on which|in which|by how|does|do|did|is|are|was|were)\b)",
+    re.I,
+)
+
+
+def aspects(question: str) -> list[str]:
+    """The parts a question asks about ("How big is X, and by how much does it beat Y?"
+    has two); a one-part question is its own only part."""
+    parts = [p for p in _PART.split(question) if p and len(p.split()) >= 3]
+    return parts or [question]
