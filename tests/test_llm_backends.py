@@ -109,7 +109,7 @@ def test_other_data_dirs_reuse_the_cached_file_without_reading_the_parts(tmp_pat
     model, parts, lookups = fake_model
     cache = tmp_path / "cache"
     started = []
-    monkeypatch.setattr(embedded, "start_server", lambda path, n_ctx, threads: started.append(path) or ("http://127.0.0.1:9/v1", "k"))
+    monkeypatch.setattr(embedded, "start_server", lambda path, n_ctx, threads, *spec: started.append(path) or ("http://127.0.0.1:9/v1", "k"))
     monkeypatch.setattr(embedded, "sha256_file", lambda path: pytest.fail(f"{path} hashed again"), raising=True)
 
     first = make_llm(settings(tmp_path / "one", llm_model=model.name, model_cache_dir=cache))
@@ -240,3 +240,54 @@ def test_two_processes_assembling_at_once_both_get_a_valid_file(tmp_path, fake_m
     assert [p.exitcode for p in procs] == [0, 0]
     assert hashlib.sha256(target.read_bytes()).hexdigest() == model.sha256
     assert cache_listing(cache) == [f"{model.sha256}.gguf", f"{model.sha256}.verified.json"]
+
+
+# --- speculative decoding (RAG_LLM_SPECULATIVE): settings -> llama.cpp parameters, no model loaded ---
+
+
+def test_speculative_setting_reaches_the_llama_cpp_parameters(tmp_path):
+    xlc = pytest.importorskip("xllamacpp")
+    kind = xlc.common_speculative_type
+    off = embedded.server_params(tmp_path / "m.gguf", 4096, 2)
+    assert list(off.speculative.types) == [kind.COMMON_SPECULATIVE_TYPE_NONE]
+
+    ngram = embedded.server_params(tmp_path / "m.gguf", 4096, 2, "ngram")
+    assert list(ngram.speculative.types) == [kind.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+    assert (ngram.speculative.ngram_simple.size_n, ngram.speculative.ngram_simple.size_m) == (embedded.NGRAM_N, embedded.NGRAM_M)
+    assert ngram.speculative.draft.mparams.path == ""
+
+    draft = embedded.server_params(tmp_path / "big.gguf", 4096, 3, "draft", tmp_path / "small.gguf")
+    assert list(draft.speculative.types) == [kind.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+    assert draft.model.path == str(tmp_path / "big.gguf")
+    assert draft.speculative.draft.mparams.path == str(tmp_path / "small.gguf")
+    assert draft.speculative.draft.cpuparams.n_threads == 3
+    with pytest.raises(ConfigError, match="draft model"):
+        embedded.server_params(tmp_path / "big.gguf", 4096, 2, "draft")
+
+
+def test_an_unknown_speculative_mode_is_rejected(tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="llm_speculative"):
+        settings(tmp_path, llm_speculative="eagle")
+    monkeypatch.setenv("RAG_LLM_SPECULATIVE", "on")
+    with pytest.raises(ValidationError, match="llm_speculative"):
+        Settings(_env_file=None)
+    with pytest.raises(ConfigError, match="RAG_LLM_SPECULATIVE"):
+        Assistant(data_dir=tmp_path)
+
+
+def test_speculative_mode_and_draft_model_reach_the_server(tmp_path, fake_model, monkeypatch):
+    model, _, _ = fake_model
+    started = []
+    monkeypatch.setattr(embedded, "start_server", lambda *args: started.append(args) or ("http://127.0.0.1:9/v1", "k"))
+    monkeypatch.setattr(embedded, "DRAFT_MODEL", model.name)  # the tiny packaged model drafts
+    big = tmp_path / "big.gguf"
+    big.write_bytes(b"GGUF" + b"\0" * 64)
+
+    make_llm(settings(tmp_path, llm_model_path=big, llm_speculative="ngram"))
+    make_llm(settings(tmp_path, llm_model_path=big, llm_speculative="draft"))
+    drafter = tmp_path / "model-cache" / f"{model.sha256}.gguf"
+    assert started == [(big, 4096, 2, "ngram", None), (big, 4096, 2, "draft", drafter)]
+    with pytest.raises(ConfigError, match="larger model"):  # a model cannot usefully draft for itself
+        make_llm(settings(tmp_path, llm_model=model.name, llm_speculative="draft"))
