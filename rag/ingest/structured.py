@@ -83,6 +83,9 @@ def parse_jsonl(text: str, source_name: str, max_record_chars: int) -> ParseResu
         except json.JSONDecodeError as exc:
             result.rejected.append(Rejection(where=where, reason=f"malformed JSON ({exc.msg} at column {exc.colno})"))
             continue
+        except RecursionError:  # e.g. 50,000 nested brackets: the line goes, the file's other lines stay
+            result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read"))
+            continue
         _record(fields, where, max_record_chars, result)
     return result
 

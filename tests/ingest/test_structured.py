@@ -40,3 +40,13 @@ def test_csv_without_abstract_column_is_rejected_whole():
     result = parse_csv("name,text\na,b\n", "p.csv", 100_000)
     assert not result.documents
     assert result.rejected[0].where == "p.csv" and "'abstract' column" in result.rejected[0].reason
+
+
+def test_a_pathologically_nested_line_is_rejected_by_itself():
+    good = json.dumps({"title": "Good", "abstract": ABSTRACT_A})
+    text = "\n".join(["[" * 50_000 + "]" * 50_000, good, '{"abstract": ' + "[" * 50_000])
+    result = parse_jsonl(text, "deep.jsonl", 100_000)
+    assert [d.title for d in result.documents] == ["Good"]
+    reasons = {r.where: r.reason for r in result.rejected}
+    assert reasons["deep.jsonl:1"] == "JSON nested too deeply to read"
+    assert set(reasons) == {"deep.jsonl:1", "deep.jsonl:3"}
