@@ -15,6 +15,7 @@ same code in both modes.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -151,6 +152,19 @@ class Store:
         meta = self.client.get_collection(self.name).metadata or {}
         return int(meta.get("generation", 0))
 
+    def content_fingerprint(self) -> str:
+        """What the store holds, whatever its generation counter says: a hash of the
+        sorted chunk ids (content-hash ids, so a changed paper changes it). A kill between
+        the last chunk write and ``bump_generation`` leaves the counter behind, not this."""
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = self.collection.get(include=[], limit=PAGE, offset=offset)
+            if not page["ids"]:
+                return ids_fingerprint(ids)
+            ids.extend(page["ids"])
+            offset += len(page["ids"])
+
     def bump_generation(self) -> int:
         """Move the generation past the old one and past the clock (in microseconds).
 
@@ -267,3 +281,11 @@ _INTERNAL = {"_node_content", "_node_type", "document_id", "ref_doc_id"}
 
 def _public(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if k not in _INTERNAL}
+
+
+def ids_fingerprint(ids: Iterable[str]) -> str:
+    """SHA-256 over sorted ids, one per line: the same set gives the same value."""
+    digest = hashlib.sha256()
+    for i in sorted(ids):
+        digest.update(i.encode() + b"\n")
+    return digest.hexdigest()

@@ -4,11 +4,15 @@ We drive bm25s directly rather than through llama-index's ``BM25Retriever`` beca
 that class fixes its metadata filters when it is built, while our filters change
 per query; bm25s' ``weight_mask`` applies a vectorised per-query mask instead.
 The index is rebuilt from Chroma (the source of truth) whenever the store's
-write generation differs from the one the index was built at.
+write generation differs from the one the index was built at, and on loading when
+it does not match the store's content (its chunk ids, which a kill between the last
+chunk write and the generation update would leave behind) or its own checksums (a
+damaged or substituted file would otherwise give wrong rankings or an IndexError).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -19,7 +23,7 @@ import numpy as np
 import Stemmer
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from ..store import Store
+from ..store import Store, ids_fingerprint
 from .filters import SearchFilters
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,7 @@ class BM25Index:
         ]
 
     # --- persistence -------------------------------------------------------------
-    def save(self, folder: Path, generation: int) -> None:
+    def save(self, folder: Path, generation: int, store_fingerprint: str | None = None) -> None:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -77,7 +81,13 @@ class BM25Index:
         with (tmp / "nodes.jsonl").open("w", encoding="utf-8") as f:
             for n in self.nodes:
                 f.write(json.dumps({"id": n.node_id, "text": n.text, "metadata": n.metadata}) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps({"generation": generation, "nodes": len(self.nodes)}))
+        manifest = {
+            "generation": generation,
+            "nodes": len(self.nodes),
+            "store": store_fingerprint or ids_fingerprint(n.node_id for n in self.nodes),
+            "files": _checksums(tmp),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
         # Swap in the finished index in one rename, so a reader never sees half of one.
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -87,16 +97,26 @@ class BM25Index:
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, folder: Path, generation: int) -> BM25Index | None:
+    def load(cls, folder: Path, generation: int, store_fingerprint: str | None = None) -> BM25Index | None:
+        """The saved index, or None when it is missing, stale or damaged (then rebuild)."""
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             if manifest.get("generation") != generation:
+                return None
+            if store_fingerprint is not None and manifest.get("store") != store_fingerprint:
+                log.warning("BM25 index at %s does not match the store's content; rebuilding", folder)
+                return None
+            if manifest.get("files") != _checksums(folder):
+                log.warning("BM25 index at %s fails its checksums; rebuilding", folder)
                 return None
             nodes = []
             with (folder / "nodes.jsonl").open(encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
                     nodes.append(TextNode(id_=row["id"], text=row["text"], metadata=row["metadata"]))
+            if ids_fingerprint(n.node_id for n in nodes) != manifest.get("store"):
+                log.warning("BM25 index at %s holds other chunks than its manifest says; rebuilding", folder)
+                return None
             bm25 = bm25s.BM25.load(str(folder / "bm25")) if nodes else None
             return cls(bm25, nodes)
         except (OSError, ValueError, KeyError) as exc:
@@ -111,10 +131,19 @@ def bm25_folder(store: Store) -> Path:
 def load_or_build(store: Store) -> BM25Index:
     folder = bm25_folder(store)
     generation = store.generation()
-    index = BM25Index.load(folder, generation)
+    index = BM25Index.load(folder, generation, store.content_fingerprint())
     if index is None:
         index = refresh(store)
     return index
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of a saved index except its manifest."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
 
 
 def refresh(store: Store) -> BM25Index:

@@ -70,3 +70,49 @@ def test_rrf_rewards_agreement():
     assert fused[-1].node.node.node_id in ("c", "d")
     weighted = rrf({"bm25": ranking("a"), "dense": ranking("b")}, {"bm25": 0.5, "dense": 1}, k=60)
     assert weighted[0].node.node.node_id == "b"
+
+
+def test_bm25_index_is_rebuilt_when_a_kill_skipped_the_generation_update(loaded, settings, tmp_path, monkeypatch):
+    """A kill between the last chunk write and the generation update: the re-run finds
+    every document complete and writes nothing, yet lexical search must see the paper."""
+    from rag import Assistant
+    from rag.store import Store
+    from rag.testing import HashingEmbedder
+
+    from ..helpers import write
+
+    loaded.search("anything", mode="bm25")  # the index is built and saved at this generation
+    write(tmp_path / "new.txt", "Zyxquor\n" + "Zyxquor networks are a new family of models. " * 10 + "\n")
+    with monkeypatch.context() as m:
+        m.setattr(Store, "bump_generation", lambda self: None)  # killed before the update
+        loaded.ingest([tmp_path / "new.txt"])
+    fresh = Assistant(settings, embedder=HashingEmbedder())  # the next process
+    assert fresh.ingest([tmp_path / "new.txt"]).chunks_written == 0
+    assert fresh.search("zyxquor", k=1, mode="bm25")[0].title == "Zyxquor"
+
+
+def test_a_damaged_or_substituted_bm25_index_is_rebuilt(loaded, settings):
+    import json
+
+    from rag import Assistant
+    from rag.retrieve.bm25 import _checksums, bm25_folder
+    from rag.testing import HashingEmbedder
+
+    expected = [h.doc_id for h in loaded.search("word sense disambiguation gloss", k=5, mode="bm25")]
+    folder = bm25_folder(loaded.store)
+    # 1. bytes flipped in a saved array
+    arrays = sorted(p for p in (folder / "bm25").iterdir() if p.suffix == ".npy")
+    data = bytearray(arrays[0].read_bytes())
+    data[-8:] = b"\xff" * 8
+    arrays[0].write_bytes(bytes(data))
+    again = Assistant(settings, embedder=HashingEmbedder())
+    assert [h.doc_id for h in again.search("word sense disambiguation gloss", k=5, mode="bm25")] == expected
+    # 2. a well-formed index of other chunks, its manifest rewritten to match its files
+    lines = (folder / "nodes.jsonl").read_text().splitlines()
+    (folder / "nodes.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = _checksums(folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    third = Assistant(settings, embedder=HashingEmbedder())
+    assert [h.doc_id for h in third.search("word sense disambiguation gloss", k=5, mode="bm25")] == expected
+    assert len((folder / "nodes.jsonl").read_text().splitlines()) == len(lines)
