@@ -125,15 +125,39 @@ class Store:
         self.settings = settings
         self.name = settings.collection_name
         self.client = client or make_client(settings)
+        self.collection = self._open()
+        self.seen_generation = self.generation()
+
+    def _open(self):
         try:
-            self.collection = self.client.get_or_create_collection(
+            return self.client.get_or_create_collection(
                 self.name,
                 embedding_function=None,  # we always pass our own vectors; never Chroma's downloader
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata={"index": str(sorted(settings.index_fingerprint().items())), "generation": 0},
+                metadata={"index": str(sorted(self.settings.index_fingerprint().items())), "generation": 0},
             )
         except Exception as exc:  # a server that went away, a full disk, a corrupt file
             raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)})") from exc
+
+    def follow_writes(self) -> bool:
+        """Reopen the embedded store when another process (``rag ingest`` beside
+        ``rag serve``) has written to it: Chroma's embedded client keeps its vector
+        index in memory and would not see the new chunks (or would still return deleted
+        ones). Cheap when nothing changed (one metadata read). True when reopened."""
+        generation = self.generation()
+        if generation == self.seen_generation:
+            return False
+        self.seen_generation = generation
+        if self.settings.store == "server":
+            return False  # the server process holds the one index; nothing is stale here
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()  # a new client, not the cached one
+        self.client = make_client(self.settings)
+        self.collection = self._open()
+        self.__dict__.pop("vector_store", None)
+        log.info("store %s changed on disk (generation %d); reopened", self.name, generation)
+        return True
 
     @functools.cached_property
     def vector_store(self) -> ChromaVectorStore:
@@ -177,6 +201,7 @@ class Store:
         meta = dict(self.client.get_collection(self.name).metadata or {})
         meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
+        self.seen_generation = meta["generation"]  # our own write: nothing to reopen
         return meta["generation"]
 
     def _pages(self, where: dict | None = None, include: list[str] | None = None) -> Iterator[dict]:

@@ -55,9 +55,8 @@ class HybridRetriever:
     def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
         self.settings = settings
         self.store = store
-        self._index = VectorStoreIndex.from_vector_store(
-            store.vector_store, embed_model=LlamaIndexEmbedding(embedder)
-        )
+        self.embed_model = LlamaIndexEmbedding(embedder)
+        self._index = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=self.embed_model)
         self._bm25: BM25Index | None = None
         self._bm25_generation = -1
 
@@ -83,6 +82,8 @@ class HybridRetriever:
         return self.bm25.search(query, n, filters)
 
     def retrieve(self, query: str, k: int, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[Hit]:
+        if self.store.follow_writes():  # another process ingested: see its chunks
+            self._index = VectorStoreIndex.from_vector_store(self.store.vector_store, embed_model=self.embed_model)
         n = max(self.settings.candidates, k * 3)
         rankings: dict[str, list[NodeWithScore]] = {}
         if mode in ("hybrid", "dense"):
@@ -94,6 +95,8 @@ class HybridRetriever:
         seen: set[str] = set()
         for r in rrf(rankings, weights, self.settings.rrf_k):
             meta = r.node.node.metadata
+            if not (meta.get("doc_id") or r.node.node.ref_doc_id):
+                continue  # a chunk another process deleted while this query ran
             doc_id = str(meta.get("doc_id") or r.node.node.ref_doc_id)
             if doc_id in seen:
                 continue  # keep each document's best chunk only

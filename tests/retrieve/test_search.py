@@ -116,3 +116,26 @@ def test_a_damaged_or_substituted_bm25_index_is_rebuilt(loaded, settings):
     third = Assistant(settings, embedder=HashingEmbedder())
     assert [h.doc_id for h in third.search("word sense disambiguation gloss", k=5, mode="bm25")] == expected
     assert len((folder / "nodes.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_a_search_sees_what_another_process_ingested(loaded, settings, tmp_path):
+    """`rag ingest` beside `rag serve` on one data dir: the serving process must see the
+    new paper by every mode, and an update must not break its searches."""
+    import subprocess
+    import sys
+
+    from ..helpers import write
+
+    assert loaded.search("zyxquor networks", k=1, mode="dense")[0].title != "Zyxquor"
+    write(tmp_path / "new.txt", "Zyxquor\n" + "Zyxquor networks are a new family of models. " * 10 + "\n")
+    script = (
+        "import sys; from rag import Assistant, Settings; from rag.testing import HashingEmbedder; "
+        "s = Settings.model_validate_json(sys.argv[1]); "
+        "print(Assistant(s, embedder=HashingEmbedder()).ingest([sys.argv[2]]).added)"
+    )
+    out = subprocess.run([sys.executable, "-c", script, settings.model_dump_json(), str(tmp_path / "new.txt")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("1")
+    for mode in ("dense", "hybrid", "bm25"):
+        assert loaded.search("zyxquor networks", k=1, mode=mode)[0].title == "Zyxquor", mode
+    assert len(loaded.search("language models", k=20, mode="dense")) == 20
