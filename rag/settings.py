@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, every HTTP route except /health requires it (header 'Authorization: Bearer <key>' or 'X-API-Key')."
     )
+    max_queued_answers: int = Field(
+        8, ge=0, description="HTTP answers (ask, chat, summarize) that may wait for the model; more get 503 with Retry-After."
+    )
     max_request_bytes: int = Field(65536, ge=1024, description="Largest HTTP request body accepted (bytes); larger gets 413.")
 
     # --- misc ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -29,7 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -144,15 +145,9 @@ def create_app(assistant: Assistant) -> FastAPI:
     )
     app.state.assistant = assistant
     sessions = Sessions(assistant.conversation)
-    generating = threading.Lock()
+    queue = ModelQueue(settings.max_queued_answers)
     guarded = APIRouter(dependencies=[Depends(api_key_guard(key))])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-
-    def locked(stream: AnswerStream) -> AnswerStream:
-        """One generation at a time: the lock is held while the stream is read, and
-        released when it ends or its reader goes away (the generator is closed)."""
-        with generating:
-            yield from stream
 
     def respond(
         stream: AnswerStream,
@@ -162,9 +157,12 @@ def create_app(assistant: Assistant) -> FastAPI:
         first: dict | None = None,
     ) -> Any:
         """As server-sent events when streaming is asked for, else one JSON body shaped by ``final``."""
+        ticket = queue.admit()  # 503 when the queue is full, before any work
+        turn = Stoppable(queue.turn(ticket, stream), ticket, queue)
         if wants or "text/event-stream" in request.headers.get("accept", ""):
-            return sse(locked(stream), final, first)
-        return final(finish(locked(stream)))
+            waiting = {"position": ticket.ahead} if ticket.ahead else None
+            return sse(turn, final, first, waiting)
+        return final(finish(turn))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -181,7 +179,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health", tags=["service"])
-    def health() -> dict:
+    async def health() -> dict:  # async: answered on the event loop, never behind queued answers
         """Liveness; never requires the API key and never loads a model."""
         return {"status": "ok", "version": __version__}
 
@@ -257,12 +255,103 @@ def status_for(exc: RagError) -> int:
     return 500
 
 
-def sse(chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: dict | None = None) -> EventSourceResponse:
+class QueueFull(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            503, f"the model is busy: {limit} answers are already waiting; retry shortly", headers={"Retry-After": "5"}
+        )
+
+
+@dataclass
+class Ticket:
+    ahead: int  # answers running or waiting before this one when it was admitted
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    left: bool = False  # counted out of the queue (once, however the request ended)
+
+
+class ModelQueue:
+    """One answer generates at a time; at most ``limit`` more wait (then 503 with
+    Retry-After rather than an ever-growing wait, and a bounded number of worker threads
+    parked here, so /health, /search and /documents stay fast). A waiting request whose
+    client went away leaves the queue without running."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.admitted = 0
+        self.count_lock = threading.Lock()
+        self.model = threading.Lock()
+
+    def admit(self) -> Ticket:
+        with self.count_lock:
+            if self.admitted > self.limit:
+                raise QueueFull(self.limit)
+            self.admitted += 1
+            return Ticket(ahead=self.admitted - 1)
+
+    def turn(self, ticket: Ticket, stream: AnswerStream) -> AnswerStream:
+        """``stream`` read while holding the model, released when it ends or is closed."""
+        try:
+            while not self.model.acquire(timeout=0.1):
+                if ticket.cancelled.is_set():
+                    _close(stream)
+                    return
+            try:
+                yield from stream
+            finally:
+                self.model.release()
+        finally:
+            self.leave(ticket)
+
+    def leave(self, ticket: Ticket) -> None:
+        with self.count_lock:
+            if not ticket.left:
+                ticket.left = True
+                self.admitted -= 1
+
+
+class Stoppable:
+    """An answer stream read by worker threads that can be stopped from elsewhere: the
+    server's event loop calls ``stop()`` when a client goes away, and the generator is
+    closed in a worker thread as soon as its current step ends (one token), so the model
+    stops instead of generating for nobody. A generator cannot be closed while another
+    thread is inside it, hence the step lock."""
+
+    def __init__(self, stream: AnswerStream, ticket: Ticket, queue: ModelQueue) -> None:
+        self.stream = stream
+        self.step = threading.Lock()
+        self.ticket = ticket
+        self.queue = queue
+
+    def __iter__(self) -> Stoppable:
+        return self
+
+    def __next__(self) -> str | Answer:
+        with self.step:
+            return next(self.stream)
+
+    def close(self) -> None:
+        self.ticket.cancelled.set()  # a step waiting for the model returns at once
+        with self.step:
+            _close(self.stream)
+        self.queue.leave(self.ticket)  # also when the stream never started
+
+
+def _close(stream: Iterator) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+def sse(
+    chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: dict | None = None, waiting: dict | None = None
+) -> EventSourceResponse:
     """Server-sent events from a stream of text pieces ending with the Answer."""
 
     async def events():
         if first:
             yield {"event": "session", "data": json.dumps(first)}
+        if waiting:  # how many answers are ahead: the wait is not a hang
+            yield {"event": "queue", "data": json.dumps(waiting)}
         try:
             async for chunk in iterate_in_threadpool(chunks):
                 if isinstance(chunk, Answer):
@@ -273,11 +362,8 @@ def sse(chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: 
             yield {"event": "error", "data": json.dumps({"error": str(exc), "status": status_for(exc)})}
         finally:
             close = getattr(chunks, "close", None)
-            if close is not None:
-                try:
-                    close()  # a client that went away: stop the answer (and free the lock)
-                except ValueError:  # still running in a worker thread; closed when collected
-                    pass
+            if close is not None:  # a client that went away: stop the answer (and free the model)
+                await run_in_threadpool(close)
 
     return EventSourceResponse(events(), ping=15)
 
