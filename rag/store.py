@@ -14,6 +14,7 @@ same code in both modes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -128,7 +129,30 @@ class Store:
         self.collection = self._open()
         self.seen_generation = self.generation()
 
-    def _open(self):
+    @property
+    def where(self) -> str:
+        if self.settings.store == "server":
+            return f"Chroma server {self.settings.chroma_host}:{self.settings.chroma_port}, collection {self.name}"
+        return f"Chroma store {self.settings.data_dir / 'chroma'}"
+
+    @contextlib.contextmanager
+    def checked(self, what: str) -> Iterator[None]:
+        """Any failure of Chroma inside becomes one StoreError line naming the store and
+        the way out (a damaged SQLite file or index gives Chroma's own 60-line traceback)."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"{self.where}: {what} failed ({_one_line(exc)}); if this persists the store is damaged: "
+                "ingest again into an empty RAG_DATA_DIR, or restore a backup"
+            ) from exc
+
+    def _open(self) -> _Checked:
+        return _Checked(self._open_raw(), self)
+
+    def _open_raw(self):
         try:
             return self.client.get_or_create_collection(
                 self.name,
@@ -165,7 +189,7 @@ class Store:
         built on first use, so reading documents never imports llama-index."""
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        return ChromaVectorStore(chroma_collection=self.collection)
+        return ChromaVectorStore(chroma_collection=self.collection.unwrapped)
 
     # --- reading -------------------------------------------------------------------
     def count(self) -> int:
@@ -173,7 +197,8 @@ class Store:
 
     def generation(self) -> int:
         """A number changed by every write; derived indexes (BM25) compare against it."""
-        meta = self.client.get_collection(self.name).metadata or {}
+        with self.checked("reading the write generation"):
+            meta = self.client.get_collection(self.name).metadata or {}
         return int(meta.get("generation", 0))
 
     def content_fingerprint(self) -> str:
@@ -198,7 +223,8 @@ class Store:
         again) would count through the same small numbers, so a stale index would pass
         for current. Clock-based values of two stores practically never coincide.
         """
-        meta = dict(self.client.get_collection(self.name).metadata or {})
+        with self.checked("reading the write generation"):
+            meta = dict(self.client.get_collection(self.name).metadata or {})
         meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
         self.seen_generation = meta["generation"]  # our own write: nothing to reopen
@@ -314,3 +340,23 @@ def ids_fingerprint(ids: Iterable[str]) -> str:
     for i in sorted(ids):
         digest.update(i.encode() + b"\n")
     return digest.hexdigest()
+
+
+class _Checked:
+    """A Chroma collection whose every call fails as one StoreError line (``Store.checked``);
+    ``unwrapped`` is the collection itself, for llama-index's vector store."""
+
+    def __init__(self, collection, store: Store) -> None:
+        self.unwrapped = collection
+        self._store = store
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.unwrapped, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with self._store.checked(f"{name}()"):
+                return attr(*args, **kwargs)
+
+        return call

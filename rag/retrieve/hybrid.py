@@ -76,7 +76,8 @@ class HybridRetriever:
             similarity_top_k=n,
             filters=filters.to_llama() if filters else None,
         )
-        return retriever.retrieve(query)
+        with self.store.checked("dense search"):
+            return retriever.retrieve(query)
 
     def sparse(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
         return self.bm25.search(query, n, filters)

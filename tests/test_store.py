@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from rag import Assistant
+from rag.errors import StoreError
+from rag.testing import HashingEmbedder
+
+
+def test_a_damaged_chroma_file_is_one_clear_line(assistant, corpus_copy, settings):
+    assistant.ingest([corpus_copy])
+    path = settings.data_dir / "chroma" / "chroma.sqlite3"
+    data = bytearray(path.read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):
+        data[rng.randrange(4096, len(data))] = rng.randrange(256)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError) as caught:
+        damaged = Assistant(settings, embedder=HashingEmbedder())
+        damaged.info()
+        damaged.search("language models", mode="dense")
+    message = str(caught.value)
+    assert "\n" not in message and "chroma" in message.lower()
