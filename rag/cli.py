@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over paper abstracts.")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one error, one line
+
+
+def lit(value: object) -> str:
+    """A value printed literally inside rich markup: titles, paths, ids and error
+    messages may contain ``[/]`` or ``[bold]``, which rich would parse as tags."""
+    return escape(str(value))
 
 
 class State:
@@ -68,7 +75,7 @@ def _assistant(**overrides: Any) -> Assistant:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {lit(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -104,7 +111,7 @@ def ingest(
         table.add_row("rejected", str(len(report.rejected)))
         out.print(table)
         for r in report.rejected:
-            err.print(f"[yellow]rejected[/] {r.where}: {r.reason}", highlight=False)
+            err.print(f"[yellow]rejected[/] {lit(r.where)}: {lit(r.reason)}", highlight=False)
     # Nothing usable came out of the input: that is a failure, not a warning.
     if report.rejected and report.records == 0:
         raise typer.Exit(1)
@@ -130,11 +137,14 @@ def search(
         _emit_json([h.model_dump() for h in hits])
         return
     if not hits:
-        out.print("no results (is the store empty? run `rag ingest`)")
+        out.print("no results (is the store empty? run `rag ingest`)", highlight=False, markup=False)
         return
     for rank, h in enumerate(hits, start=1):
         year = f" ({h.year})" if h.year else ""
-        out.print(f"[bold]{rank}. {h.title or '(untitled)'}[/]{year}  [dim]{h.doc_id} · {h.source} · {h.score:.4f}[/]", highlight=False)
+        out.print(
+            f"[bold]{rank}. {lit(h.title or '(untitled)')}[/]{year}  [dim]{lit(h.doc_id)} · {lit(h.source)} · {h.score:.4f}[/]",
+            highlight=False,
+        )
         snippet = h.text if len(h.text) <= 300 else h.text[:297] + "..."
         out.print(f"   {snippet}", highlight=False, markup=False)
 
@@ -149,10 +159,10 @@ def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
             out.print(f"- {p.title or '(untitled)'}{f' ({p.year})' if p.year else ''} — {p.doc_id}", highlight=False, markup=False)
     if show_removed and answer.removed:
         for r in answer.removed:
-            err.print(f"[dim]removed: {r.text} ({r.reason})[/]", highlight=False)
+            err.print(f"[dim]removed: {lit(r.text)} ({lit(r.reason)})[/]", highlight=False)
     t = answer.timings
     err.print(
-        f"[dim]{answer.backend}:{answer.model} · {t.get('total_s', 0):.1f}s"
+        f"[dim]{lit(answer.backend)}:{lit(answer.model)} · {t.get('total_s', 0):.1f}s"
         + (f" · first token {t['first_token_s']:.1f}s" if "first_token_s" in t else "")
         + f" · {answer.prompt_tokens}+{answer.completion_tokens} tokens[/]",
         highlight=False,
@@ -247,7 +257,7 @@ def chat(
                 else:
                     _stream_answer(conv.ask_stream(question), False, False)
             except RagError as exc:  # one bad turn does not end the session
-                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err.print(f"[bold red]error:[/] {lit(exc)}", highlight=False)
         if not as_json and conv.bibliography:
             out.print("\n[bold]Session bibliography[/]", highlight=False)
             out.print(conv.references(), highlight=False, markup=False)
@@ -269,10 +279,10 @@ def document(doc_id: str, as_json: bool = typer.Option(False, "--json")) -> None
     if as_json:
         _emit_json(doc.model_dump())
         return
-    out.print(f"[bold]{doc.title or '(untitled)'}[/] ({doc.year or 'year unknown'})", highlight=False)
+    out.print(f"[bold]{lit(doc.title or '(untitled)')}[/] ({lit(doc.year or 'year unknown')})", highlight=False)
     if doc.authors:
-        out.print(", ".join(doc.authors), highlight=False)
-    out.print(f"[dim]{doc.doc_id} · {doc.source}[/]", highlight=False)
+        out.print(", ".join(doc.authors), highlight=False, markup=False)
+    out.print(f"[dim]{lit(doc.doc_id)} · {lit(doc.source)}[/]", highlight=False)
     out.print(doc.abstract, highlight=False, markup=False)
 
 
@@ -289,7 +299,7 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     table = Table(show_header=False)
     for key, value in data.items():
-        table.add_row(key, str(value))
+        table.add_row(lit(key), lit(value))
     out.print(table)
 
 
@@ -308,13 +318,15 @@ def serve(
         s = a.settings
         host, port = host or s.serve_host, port or s.serve_port
         if host not in ("127.0.0.1", "localhost", "::1") and not s.api_key:
-            err.print(f"[yellow]warning:[/] serving on {host} without RAG_API_KEY: anyone who can reach it can use it", highlight=False)
+            err.print(
+                f"[yellow]warning:[/] serving on {lit(host)} without RAG_API_KEY: anyone who can reach it can use it", highlight=False
+            )
         _ = a.llm  # load the model now: a bad model setting fails here, and the first answer is not slow
         application = create_app(a)
     except RagError as exc:
         _fail(str(exc))
         return
-    err.print(f"serving on http://{host}:{port}/ (chat page), API spec at /openapi.json", highlight=False)
+    err.print(f"serving on http://{host}:{port}/ (chat page), API spec at /openapi.json", highlight=False, markup=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
@@ -355,10 +367,10 @@ def eval_(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                 console=err, transient=True,
             ) as bar:
-                task = bar.add_task(f"eval {split}", total=None)
+                task = bar.add_task(f"eval {lit(split)}", total=None)
 
                 def progress(done: int, total: int, qid: str) -> None:
-                    bar.update(task, completed=done, total=total, description=f"eval {split} {qid}")
+                    bar.update(task, completed=done, total=total, description=f"eval {lit(split)} {lit(qid)}")
 
                 result = evals.run(**kwargs, progress=progress)
     except RagError as exc:
@@ -368,25 +380,27 @@ def eval_(
         _emit_json({"folder": str(result.folder), **result.summary})
         return
     _print_summary(result.summary)
-    out.print(f"run folder: {result.folder} (report.md, summary.json, questions.jsonl, charts)", highlight=False)
+    out.print(f"run folder: {result.folder} (report.md, summary.json, questions.jsonl, charts)", highlight=False, markup=False)
 
 
 def _print_summary(summary: dict) -> None:
     from .evals.report import HEADLINE, fmt
 
     m = summary["metrics"]
-    table = Table(title=f"{summary['split']} · {summary['questions']} questions · {summary['backend']}/{summary['model']}")
+    table = Table(
+        title=f"{lit(summary['split'])} · {lit(summary['questions'])} questions · {lit(summary['backend'])}/{lit(summary['model'])}"
+    )
     for col in ("metric", "value [95% CI]", "n", "target"):
         table.add_column(col)
     targets = summary.get("targets", {})
     for key, label in HEADLINE:
         t = targets.get(key)
-        table.add_row(label, fmt(m[key]), str(m[key]["n"]), "" if not t else f"{t['target']} {'✓' if t['met'] else '✗'}")
-    table.add_row("Invalid citations", str(m["invalid_citations"]["value"]), str(m["invalid_citations"]["n"]), "<= 0")
+        table.add_row(lit(label), lit(fmt(m[key])), lit(m[key]["n"]), "" if not t else f"{lit(t['target'])} {'✓' if t['met'] else '✗'}")
+    table.add_row("Invalid citations", lit(m["invalid_citations"]["value"]), lit(m["invalid_citations"]["n"]), "<= 0")
     for mode, stats in m.get("retrieval", {}).items():
         t = targets.get(f"retrieval.{mode}.recall@5")
-        table.add_row(f"{mode} recall@5 / nDCG@10", f"{fmt(stats['recall@5'])} / {fmt(stats['ndcg@10'])}", str(stats["recall@5"]["n"]),
-                      "" if not t else f"{t['target']} {'✓' if t['met'] else '✗'}")
+        table.add_row(f"{lit(mode)} recall@5 / nDCG@10", lit(f"{fmt(stats['recall@5'])} / {fmt(stats['ndcg@10'])}"),
+                      lit(stats["recall@5"]["n"]), "" if not t else f"{lit(t['target'])} {'✓' if t['met'] else '✗'}")
     out.print(table)
 
 
@@ -394,10 +408,10 @@ def _print_compare(diff: dict) -> None:
     from .evals.report import fmt
 
     a, b = diff["a"], diff["b"]
-    out.print(f"A: {a['run_id']} ({a['backend']}/{a['model']}, {a['git_commit']})", highlight=False)
-    out.print(f"B: {b['run_id']} ({b['backend']}/{b['model']}, {b['git_commit']})", highlight=False)
+    out.print(f"A: {a['run_id']} ({a['backend']}/{a['model']}, {a['git_commit']})", highlight=False, markup=False)
+    out.print(f"B: {b['run_id']} ({b['backend']}/{b['model']}, {b['git_commit']})", highlight=False, markup=False)
     for w in diff["warnings"]:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {lit(w)}", highlight=False)
     # Plain aligned lines rather than a table: they survive narrow terminals and
     # paste cleanly into a review.
     typer.echo(f"{'metric':<36} {'A [95% CI]':<20} {'B [95% CI]':<20} {'B - A':>7}  CIs overlap")
@@ -407,14 +421,18 @@ def _print_compare(diff: dict) -> None:
         overlap = "" if row["cis_overlap"] is None else ("yes" if row["cis_overlap"] else "NO")
         typer.echo(f"{row['metric']:<36} {fmt(row['a']):<20} {fmt(row['b']):<20} {row['delta']:>+7.3f}  {overlap}")
     p = diff["paired_correctness_delta"]
-    out.print(f"paired correctness difference (n={p['n']}): {p['value']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]", highlight=False)
+    out.print(
+        f"paired correctness difference (n={p['n']}): {p['value']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]",
+        highlight=False,
+        markup=False,
+    )
     for c in diff["changed"]:
         ca, cb = c["correctness"]
         fa = "abstained" if c["abstained"][0] else ("–" if ca is None else f"{ca:.2f}")
         fb = "abstained" if c["abstained"][1] else ("–" if cb is None else f"{cb:.2f}")
-        out.print(f"  {c['id']} ({c['kind']}): {fa} -> {fb}", highlight=False)
+        out.print(f"  {c['id']} ({c['kind']}): {fa} -> {fb}", highlight=False, markup=False)
     if diff["only_in_a"] or diff["only_in_b"]:
-        out.print(f"only in A: {len(diff['only_in_a'])} questions, only in B: {len(diff['only_in_b'])}", highlight=False)
+        out.print(f"only in A: {len(diff['only_in_a'])} questions, only in B: {len(diff['only_in_b'])}", highlight=False, markup=False)
 
 
 def run() -> None:

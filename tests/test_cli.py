@@ -125,3 +125,41 @@ def test_serve_reports_a_bad_backend_before_listening(tmp_path):
     env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "openai"}
     result = runner.invoke(app, ["--data-dir", str(tmp_path / "s"), "serve", "--port", "9"], env=env)
     assert result.exit_code == 1 and "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output
+
+
+WEIRD = "weird[/]name[bold].jsonl"  # rich markup: "[/]" alone crashes, "[bold]" would vanish
+
+
+def test_paths_with_markup_are_printed_literally(tmp_path):
+    good = json.dumps({"title": "Compressing transformers", "abstract": ABSTRACT_A})
+    write(tmp_path / "in" / WEIRD, good + "\n{not json\n")
+    result = rag(tmp_path, "ingest", str(tmp_path / "in"))
+    assert result.exit_code == 0, result.output
+    assert "MarkupError" not in result.output and "Traceback" not in result.output
+    assert f"rejected {WEIRD}" in result.stderr.replace("in/", "").replace("in\\", "")
+
+    missing = tmp_path / "gone[/]dir[bold]" / WEIRD
+    result = rag(tmp_path, "ingest", str(missing))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [f"error: {missing}: no such file or directory"]
+
+    result = rag(tmp_path, "document", "[/]nope[bold]")
+    assert result.exit_code == 1 and "doc_id [/]nope[bold]: no such document" in result.stderr
+
+
+def test_titles_and_sources_with_markup_are_printed_literally(tmp_path):
+    title = "Odd [/] title [red]x[/red] [bold]y"
+    record = {"title": title, "abstract": ABSTRACT_A, "authors": ["[i]Ada[/i] Lovelace"], "year": 2020}
+    write(tmp_path / "in" / WEIRD, json.dumps(record) + "\n")
+    assert rag(tmp_path, "ingest", str(tmp_path / "in")).exit_code == 0
+
+    result = rag(tmp_path, "search", "compressing transformer language models", "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert f"1. {title}" in result.stdout and WEIRD in result.stdout.replace("\n", "")
+
+    doc_id = json.loads(rag(tmp_path, "search", "compressing transformer", "-k", "1", "--json").stdout)[0]["doc_id"]
+    result = rag(tmp_path, "document", doc_id)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{title} (2020)" and lines[1] == "[i]Ada[/i] Lovelace"
+    assert WEIRD in result.stdout.replace("\n", "")
