@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .answer.assemble import AnswerStream, finish
-from .errors import ConfigError, one_line
+from .errors import ConfigError, StoreError, one_line
 from .inputs import AskInput, SearchInput, SummarizeInput
 from .models import Answer, Document, Hit, IngestReport
 from .retrieve.filters import SearchFilters
@@ -193,3 +193,29 @@ class Assistant:
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
         }
+
+    def doctor(self) -> list[tuple[str, bool, str]]:
+        """Checks of the store and its derived index: (what, ok, detail). Reads only;
+        ``reindex`` mends what it can."""
+        from .retrieve import bm25
+
+        checks: list[tuple[str, bool, str]] = []
+        try:
+            docs = self.store.stored_docs()
+            checks.append(("Chroma store", True, f"{self.store.where}: {self.store.count()} chunks, {len(docs)} documents"))
+        except StoreError as exc:
+            return [("Chroma store", False, str(exc))]
+        partial = [d.doc_id for d in docs.values() if not d.complete]
+        checks.append(
+            ("documents complete", not partial, f"{len(partial)} incomplete ({', '.join(partial[:5])}): `rag ingest` again rewrites them"
+             if partial else "every document has all its chunks")
+        )
+        trouble = bm25.problem(self.store)
+        checks.append(("BM25 index", trouble is None, f"{trouble}: `rag reindex` rebuilds it" if trouble else "current and intact"))
+        return checks
+
+    def reindex(self) -> int:
+        """Rebuild the derived BM25 index from the Chroma store; returns its chunk count."""
+        from .retrieve import bm25
+
+        return len(bm25.refresh(self.store).nodes)

@@ -304,6 +304,38 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
+def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check the store and its derived BM25 index; exit 1 when something needs mending."""
+    try:
+        checks = _assistant().doctor()
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json([{"check": what, "ok": ok, "detail": detail} for what, ok, detail in checks])
+    else:
+        for what, ok, detail in checks:
+            mark = "[green]ok[/]" if ok else "[bold red]problem[/]"
+            out.print(f"{mark}  {lit(what)}: {lit(detail)}", highlight=False)
+    if not all(ok for _, ok, _ in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reindex(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Rebuild the derived BM25 index from the Chroma store (after `rag doctor` says so)."""
+    try:
+        chunks = _assistant().reindex()
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit_json({"bm25_chunks": chunks})
+        return
+    out.print(f"BM25 index rebuilt from the store: {chunks} chunks", highlight=False, markup=False)
+
+
+@app.command()
 def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default RAG_SERVE_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port (default RAG_SERVE_PORT, 8080)."),

@@ -145,8 +145,8 @@ class Store:
             raise
         except Exception as exc:
             raise StoreError(
-                f"{self.where}: {what} failed ({_one_line(exc)}); if this persists the store is damaged: "
-                "ingest again into an empty RAG_DATA_DIR, or restore a backup"
+                f"{self.where}: {what} failed ({_one_line(exc)}); `rag doctor` checks the store; if it is "
+                "damaged, ingest again into an empty RAG_DATA_DIR or restore a backup"
             ) from exc
 
     def _open(self) -> _Checked:

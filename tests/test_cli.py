@@ -163,3 +163,18 @@ def test_titles_and_sources_with_markup_are_printed_literally(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == f"{title} (2020)" and lines[1] == "[i]Ada[/i] Lovelace"
     assert WEIRD in result.stdout.replace("\n", "")
+
+
+def test_doctor_names_a_damaged_bm25_index_and_reindex_mends_it(tmp_path):
+    write(tmp_path / "in" / "a.jsonl", json.dumps({"title": "A", "abstract": ABSTRACT_A}) + "\n")
+    assert rag(tmp_path, "ingest", str(tmp_path / "in")).exit_code == 0
+    rag(tmp_path, "search", "anything", "--mode", "bm25")  # builds and saves the index
+    result = rag(tmp_path, "doctor", "--json")
+    assert result.exit_code == 0, result.output
+    assert all(c["ok"] for c in json.loads(result.stdout))
+    nodes = next((tmp_path / "store" / "bm25").iterdir()) / "nodes.jsonl"
+    nodes.write_text(nodes.read_text().replace("A", "B", 1))
+    result = rag(tmp_path, "doctor")
+    assert result.exit_code == 1 and "BM25 index: fails its checksums" in result.stdout and "rag reindex" in result.stdout
+    assert "rebuilt from the store: 1 chunks" in rag(tmp_path, "reindex").stdout
+    assert rag(tmp_path, "doctor").exit_code == 0

@@ -99,29 +99,40 @@ class BM25Index:
     @classmethod
     def load(cls, folder: Path, generation: int, store_fingerprint: str | None = None) -> BM25Index | None:
         """The saved index, or None when it is missing, stale or damaged (then rebuild)."""
+        index, problem = cls.read(folder, generation, store_fingerprint)
+        if problem:
+            log.info("BM25 index at %s: %s; rebuilding", folder, problem)
+        return index
+
+    @classmethod
+    def read(cls, folder: Path, generation: int, store_fingerprint: str | None = None) -> tuple[BM25Index | None, str | None]:
+        """(the saved index, None) or (None, what is wrong with it)."""
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             if manifest.get("generation") != generation:
-                return None
+                return None, "built at another write generation of the store"
             if store_fingerprint is not None and manifest.get("store") != store_fingerprint:
-                log.warning("BM25 index at %s does not match the store's content; rebuilding", folder)
-                return None
+                return None, "does not match the store's content"
             if manifest.get("files") != _checksums(folder):
-                log.warning("BM25 index at %s fails its checksums; rebuilding", folder)
-                return None
+                return None, "fails its checksums (damaged or replaced)"
             nodes = []
             with (folder / "nodes.jsonl").open(encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
                     nodes.append(TextNode(id_=row["id"], text=row["text"], metadata=row["metadata"]))
             if ids_fingerprint(n.node_id for n in nodes) != manifest.get("store"):
-                log.warning("BM25 index at %s holds other chunks than its manifest says; rebuilding", folder)
-                return None
+                return None, "holds other chunks than its manifest says"
             bm25 = bm25s.BM25.load(str(folder / "bm25")) if nodes else None
-            return cls(bm25, nodes)
+            return cls(bm25, nodes), None
+        except FileNotFoundError:
+            return None, "missing"
         except (OSError, ValueError, KeyError) as exc:
-            log.info("BM25 index at %s unusable (%s); rebuilding", folder, exc)
-            return None
+            return None, f"unreadable ({exc})"
+
+
+def problem(store: Store) -> str | None:
+    """What is wrong with the store's saved BM25 index (None: it is current and intact)."""
+    return BM25Index.read(bm25_folder(store), store.generation(), store.content_fingerprint())[1]
 
 
 def bm25_folder(store: Store) -> Path:
