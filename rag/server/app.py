@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -363,7 +364,8 @@ def sse(
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:  # a client that went away: stop the answer (and free the model)
-                await run_in_threadpool(close)
+                with anyio.CancelScope(shield=True):  # the disconnect cancelled us; closing must still run
+                    await run_in_threadpool(close)
 
     return EventSourceResponse(events(), ping=15)
 
