@@ -15,6 +15,7 @@ same code in both modes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import logging
@@ -71,7 +72,21 @@ def make_client(settings: Settings):
             settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
         )
     except Exception as exc:
-        raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({exc})") from exc
+        # Chroma caches the client's system per path even when starting it failed; the
+        # half-started one would answer every later open with an AttributeError, so a
+        # store that could not open (a full disk) could never open again in this process.
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({_one_line(exc)}){_remedy(exc)}") from exc
+
+
+def _remedy(exc: BaseException) -> str:
+    """The way out of a failure whose cause we can name (one rule for every store error)."""
+    text = str(exc).lower()
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text or "no space left" in text:
+        return "; the disk is full: free space and retry (nothing stored was changed)"
+    return ""
 
 
 def _http_client(settings: Settings):
@@ -144,6 +159,8 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
+            if remedy := _remedy(exc):
+                raise StoreError(f"{self.where}: {what} failed ({_one_line(exc)}){remedy}") from exc
             raise StoreError(
                 f"{self.where}: {what} failed ({_one_line(exc)}); `rag doctor` checks the store; if it is "
                 "damaged, ingest again into an empty RAG_DATA_DIR or restore a backup"
@@ -161,7 +178,7 @@ class Store:
                 metadata={"index": str(sorted(self.settings.index_fingerprint().items())), "generation": 0},
             )
         except Exception as exc:  # a server that went away, a full disk, a corrupt file
-            raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)})") from exc
+            raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)}){_remedy(exc)}") from exc
 
     def follow_writes(self) -> bool:
         """Reopen the embedded store when another process (``rag ingest`` beside

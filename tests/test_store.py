@@ -24,3 +24,25 @@ def test_a_damaged_chroma_file_is_one_clear_line(assistant, corpus_copy, setting
         damaged.search("language models", mode="dense")
     message = str(caught.value)
     assert "\n" not in message and "chroma" in message.lower()
+
+
+def test_a_store_that_could_not_open_on_a_full_disk_says_so_and_opens_once_space_is_back(
+    assistant, corpus_copy, settings, monkeypatch
+):
+    import sqlite3
+
+    from chromadb.config import System
+
+    assistant.ingest([corpus_copy])
+    SharedSystemClient.clear_system_cache()  # as a new process would open it
+    start = System.start
+
+    def full(self):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(System, "start", full)
+    with pytest.raises(StoreError) as caught:
+        Assistant(settings, embedder=HashingEmbedder()).info()
+    assert "disk is full: free space and retry" in str(caught.value)
+    monkeypatch.setattr(System, "start", start)  # space is back: the same process opens it
+    assert Assistant(settings, embedder=HashingEmbedder()).info()["documents"] > 0
