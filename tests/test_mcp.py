@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 
 from rag import Assistant
 
@@ -126,3 +126,30 @@ async def test_errors_are_tool_errors_and_the_session_survives(session):
     # still serving after the errors
     ok = await session.call_tool("search", {"query": "BERT", "k": 1})
     assert not ok.is_error and len(ok.structured_content["hits"]) == 1
+
+
+async def test_bad_arguments_are_invalid_params_and_nothing_long_is_echoed(session):
+    """Arguments that do not fit the schema, and unknown tools: JSON-RPC -32602 with one
+    ``field: reason`` line (not pydantic's four). A huge argument is never sent back whole.
+    (test_mcp_protocol.py sends the malformed messages an SDK client cannot.)"""
+    with pytest.raises(MCPError) as bad_type:
+        await session.call_tool("search", {"query": "BERT", "k": "three"})
+    assert bad_type.value.code == -32602
+    assert bad_type.value.message == "k: Input should be a valid integer, unable to parse string as an integer"
+
+    with pytest.raises(MCPError) as missing:
+        await session.call_tool("ask", {})
+    assert (missing.value.code, missing.value.message) == (-32602, "question: Field required")
+
+    with pytest.raises(MCPError) as unknown:
+        await session.call_tool("serach", {"query": "BERT"})
+    assert unknown.value.code == -32602
+    assert unknown.value.message == "unknown tool 'serach'; the tools are ask, get_document, search, summarize"
+
+    huge = await session.call_tool("get_document", {"doc_id": "f" * (1 << 20)})
+    text = _error_text(huge)
+    assert "(1048576 characters): no such document" in text and len(text) < 300
+
+    # still serving after the errors
+    hit = (await session.call_tool("search", {"query": "BERT", "k": 1})).structured_content["hits"][0]
+    assert not (await session.call_tool("get_document", {"doc_id": hit["doc_id"]})).is_error
