@@ -346,9 +346,10 @@ def serve(
     from .server import create_app
 
     try:
-        a = _assistant()
+        # The chosen address is also a name the server answers to (its Host check).
+        a = _assistant(**({"serve_host": host} if host else {}))
         s = a.settings
-        host, port = host or s.serve_host, port or s.serve_port
+        host, port = s.serve_host, port or s.serve_port
         if host not in ("127.0.0.1", "localhost", "::1") and not s.api_key:
             err.print(
                 f"[yellow]warning:[/] serving on {lit(host)} without RAG_API_KEY: anyone who can reach it can use it", highlight=False

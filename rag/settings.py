@@ -9,13 +9,14 @@ OpenAI key and base URL also accept the SDK's own names (``OPENAI_API_KEY``,
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Bumped whenever parsing or chunking changes what lands in the store, so that an
 #: old index is never reused with records it would not produce any more.
@@ -166,9 +167,42 @@ class Settings(BaseSettings):
         8, ge=0, description="HTTP answers (ask, chat, summarize) that may wait for the model; more get 503 with Retry-After."
     )
     max_request_bytes: int = Field(65536, ge=1024, description="Largest HTTP request body accepted (bytes); larger gets 413.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the HTTP server answers to besides loopback (127.0.0.1, localhost, ::1) and RAG_SERVE_HOST, "
+        "comma-separated (a DNS-rebinding guard: any other Host header gets 400); '*.example.com' matches its subdomains, "
+        "'*' any host (turns the check off).",
+    )
 
     # --- misc ----------------------------------------------------------------------
     log_level: str = Field("WARNING", description="Logging level for the 'rag' loggers.")
+
+    # --- checks beyond a field's type ------------------------------------------------
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """``a.example, b.example`` from the environment (a JSON list also works)."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        """Bare host names or IP addresses, as the Host header check compares them."""
+        out = []
+        for raw in hosts:
+            host = raw.strip().lower()
+            if not host:
+                continue
+            if host != "*" and ("*" in host[1:] or (host.startswith("*") and not host.startswith("*."))):
+                raise ValueError(f"{raw!r}: a wildcard is '*' alone or leads a domain, like '*.example.com'")
+            if any(c in host for c in "/@ \t"):
+                raise ValueError(f"{raw!r}: give a host name only (no scheme, user or path)")
+            if ":" in host and not _ipv6(host.removeprefix("[").removesuffix("]")):
+                raise ValueError(f"{raw!r}: give a host name without a port")
+            out.append(host)
+        return out
 
     def index_fingerprint(self) -> dict[str, object]:
         """The settings that decide what the vectors mean; any change means a new index."""
@@ -187,3 +221,11 @@ class Settings(BaseSettings):
     def collection_name(self) -> str:
         blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()
         return f"{self.collection_prefix}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

@@ -6,9 +6,14 @@ returns. Answers stream as server-sent events when asked (``"stream": true`` or
 ``Accept: text/event-stream``): ``text`` events carry verified sentences, one
 ``answer`` event the final structured answer, an ``error`` event a failure.
 
-Guards, in the order a request meets them: the body-size limit, the API key
-(when ``RAG_API_KEY`` is set; every route but ``/health``), pydantic validation
-(422 with the field and the reason), then our typed errors mapped to status codes.
+Guards, in the order a request meets them: the Host header check (loopback, the
+serve host and ``RAG_ALLOWED_HOSTS`` only: a DNS-rebinding page cannot reach the
+API), the body-size limit, the API key (when ``RAG_API_KEY`` is set; every route but
+``/health``, ``/login`` and the page's stylesheet), pydantic validation (422 with the
+field and the reason), then our typed errors mapped to status codes. Every error is
+one JSON line, ``{"error": "..."}``, and every response carries the security headers
+(a Content-Security-Policy allowing the page's own files only, no framing, no
+sniffing, no referrer).
 One answer is generated at a time: the local model is a single process-wide
 resource, and queueing beats two generations thrashing two cores.
 """
@@ -19,20 +24,24 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..answer.assemble import AnswerStream, finish
@@ -46,6 +55,33 @@ log = logging.getLogger(__name__)
 
 STATIC = resources.files("rag.server") / "static"
 COOKIE = "rag_api_key"
+PUBLIC_STATIC = {"chat.css"}  # the login page's look: served without the key (it holds no data)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # always allowed Host names
+ANY_ADDRESS = ("0.0.0.0", "::", "[::]")  # bind-all addresses: no client sends them as its Host
+
+#: The page's own files only: no inline script or style, no eval, no other origin, no
+#: framing; and no HTML built from strings (Trusted Types: the page builds DOM nodes).
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+])
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
 
 
 # --- request and response bodies: the Python API's input rules plus transport fields ------
@@ -89,37 +125,36 @@ STREAMED: dict[int | str, dict[str, Any]] = {
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <RAG_API_KEY>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
-_cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="Set by the chat page's one-time /?key=... login.")
-_query = APIKeyQuery(name="key", auto_error=False, description="The chat page's one-time login; it becomes the cookie.")
+_cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="Set by the chat page's login form (POST /login).")
 
 
-def api_key_guard(key: str | None, *, query: bool = False) -> Callable[..., None]:
-    """A dependency that admits a request offering ``key`` (as a bearer token, an
-    ``X-API-Key`` header or the page's cookie; with ``query``, also ``?key=``), and
-    admits everything when no key is configured. Compared in constant time."""
+def api_key_check(key: str | None) -> Callable[..., bool]:
+    """A dependency telling whether a request offers ``key`` (as a bearer token, an
+    ``X-API-Key`` header or the page's cookie); always true when no key is configured."""
 
-    def offered(bearer: HTTPAuthorizationCredentials | None, *others: str | None) -> bool:
-        candidates = [bearer.credentials if bearer else None, *others]
-        return key is None or any(c and hmac.compare_digest(c.encode(), key.encode()) for c in candidates)
-
-    def check(
+    def authorized(
         bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
         header: str | None = Security(_header),
         cookie: str | None = Security(_cookie),
-    ) -> None:
-        if not offered(bearer, header, cookie):
+    ) -> bool:
+        return key is None or any(same_key(c, key) for c in (bearer.credentials if bearer else None, header, cookie))
+
+    return authorized
+
+
+def api_key_guard(key: str | None) -> Callable[..., None]:
+    """A dependency that answers 401 to a request not offering ``key`` (see ``api_key_check``)."""
+
+    def check(ok: bool = Depends(api_key_check(key))) -> None:
+        if not ok:
             raise _unauthorized()
 
-    def check_with_query(
-        bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
-        header: str | None = Security(_header),
-        cookie: str | None = Security(_cookie),
-        given: str | None = Security(_query),
-    ) -> None:
-        if not offered(bearer, header, cookie, given):
-            raise _unauthorized()
+    return check
 
-    return check_with_query if query else check
+
+def same_key(given: str | None, key: str) -> bool:
+    """Compared in constant time (the time taken says nothing of how much matched)."""
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
 
 
 def _unauthorized() -> HTTPException:
@@ -147,8 +182,12 @@ def create_app(assistant: Assistant) -> FastAPI:
     app.state.assistant = assistant
     sessions = Sessions(assistant.conversation)
     queue = ModelQueue(settings.max_queued_answers)
+    authorized = api_key_check(key)
     guarded = APIRouter(dependencies=[Depends(api_key_guard(key))])
+    # add_middleware wraps: the last added meets the request first
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AllowedHosts, allowed_hosts=allowed_hosts(settings.serve_host, settings.allowed_hosts))
+    app.add_middleware(SecurityHeaders)
 
     def respond(
         stream: AnswerStream,
@@ -168,6 +207,10 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
+        if errors and errors[0].get("type") == "json_invalid":  # not JSON at all: nothing to name a field of
+            where = errors[0].get("loc", ("body", "?"))[-1]
+            reason = (errors[0].get("ctx") or {}).get("error", "invalid JSON")
+            return JSONResponse({"error": f"request body: not valid JSON ({reason} at character {where})"}, status_code=400)
         details = [{"field": ".".join(str(x) for x in e["loc"] if x != "body"), "reason": e["msg"]} for e in errors]
         return JSONResponse({"error": one_line(errors), "details": details}, status_code=422)
 
@@ -177,7 +220,14 @@ def create_app(assistant: Assistant) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"error": http_error_message(request, exc)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # Sent by Starlette's outermost middleware (which then re-raises, so the traceback
+        # is logged): outside SecurityHeaders, hence the headers here.
+        headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+        return JSONResponse({"error": "internal error (see the server log)"}, status_code=500, headers=headers)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict:  # async: answered on the event loop, never behind queued answers
@@ -225,26 +275,95 @@ def create_app(assistant: Assistant) -> FastAPI:
             return JSONResponse({"error": f"doc_id: no stored document {doc_id[:128]!r}"}, status_code=404)
         return doc
 
-    @app.get("/", include_in_schema=False, dependencies=[Depends(api_key_guard(key, query=True))])
-    def page(request: Request) -> Response:
-        given = request.query_params.get("key")
-        if key and given:  # /?key=... once (checked by the guard), then a cookie; the key leaves the address bar
-            response = RedirectResponse("/", status_code=303)
-            response.set_cookie(COOKIE, given, httponly=True, samesite="strict")
-            return response
+    @app.get("/", include_in_schema=False)
+    def page(request: Request, ok: bool = Depends(authorized)) -> Response:
+        """The chat page, or the login form when the API key is set and not offered."""
+        if "key" in request.query_params:  # the retired /?key= login: never accepted; the key leaves the address bar
+            return RedirectResponse("/", status_code=303)
+        if not ok:
+            return login_page()
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        """The login form posts the key (form field or JSON ``{"key": ...}``) here, never in
+        an address: a right key becomes the page's HttpOnly, SameSite=Strict cookie."""
+        given = await offered_key(request)
+        if key is not None and not same_key(given, key):
+            if "json" in request.headers.get("content-type", ""):
+                raise _unauthorized()
+            return login_page(failed=True)
+        response = RedirectResponse("/", status_code=303)
+        if key is not None:
+            secure = request.url.scheme == "https"
+            response.set_cookie(COOKIE, key, httponly=True, samesite="strict", secure=secure, path="/")
+        return response
 
     static_files = {p.name for p in STATIC.iterdir() if p.is_file()}
 
-    @guarded.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        """The page's files, by name only (a fixed set: no path can leave the folder)."""
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str, ok: bool = Depends(authorized)) -> Response:
+        """The page's files, by name only (a fixed set: no path can leave the folder);
+        all but the login page's stylesheet need the key."""
+        if not ok and name not in PUBLIC_STATIC:
+            raise _unauthorized()
         if name not in static_files:
-            raise HTTPException(404, "Not Found")
+            raise HTTPException(404, f"static: no file {name[:64]!r}")
         return FileResponse(str(STATIC / name))
 
     app.include_router(guarded)
     return app
+
+
+def login_page(*, failed: bool = False) -> HTMLResponse:
+    """The login form (401: the page's API calls would be refused)."""
+    html = (STATIC / "login.html").read_text(encoding="utf-8")
+    if failed:  # a fixed message: nothing from the request is written into the page
+        html = html.replace("<!-- failed -->", '<p class="login-error" role="alert">Wrong API key.</p>')
+    headers = {"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"}
+    return HTMLResponse(html, status_code=401, headers=headers)
+
+
+async def offered_key(request: Request) -> str | None:
+    """The ``key`` field of a login form or JSON body; None when there is none."""
+    body = await request.body()
+    value: object = None
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        value = data.get("key") if isinstance(data, dict) else None
+    else:
+        values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20).get("key")
+        value = values[0] if values else None
+    return value if isinstance(value, str) else None
+
+
+def http_error_message(request: Request, exc: StarletteHTTPException) -> str:
+    """One line for an HTTP error: ours as raised; Starlette's and FastAPI's generic
+    ones (bad body, no route, wrong method) reworded to say what was wrong."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):  # json.loads on [[[[...: the request body failed to parse
+        return "request body: JSON nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "request body: not valid UTF-8"
+    if exc.status_code == 400 and cause is not None:
+        return "request body: could not be parsed"
+    if exc.status_code in (404, 405) and exc.detail == HTTPStatus(exc.status_code).phrase:  # Starlette's wording
+        path = request.url.path[:200]
+        if exc.status_code == 404:
+            return f"{path}: no such route"
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{path}: method {request.method} not allowed" + (f" (allowed: {allowed})" if allowed else "")
+    return " ".join(str(exc.detail).split())
+
+
+def allowed_hosts(serve_host: str, extra: Sequence[str]) -> list[str]:
+    """Host names the Host check accepts: loopback, the serve host, the configured ones
+    (IPv6 addresses bracketed, as they appear in a Host header)."""
+    hosts = {h.strip().lower() for h in (*LOOPBACK, serve_host, *extra)} - {"", *ANY_ADDRESS}
+    return sorted(f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts)
 
 
 def status_for(exc: RagError) -> int:
@@ -381,6 +500,64 @@ async def _reply(send, status: int, body: dict, headers: list[tuple[bytes, bytes
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])],
     })
     await send({"type": "http.response.body", "body": payload})
+
+
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response (a header the app set itself wins)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+ADMITTED = "rag.host_admitted"
+
+
+class AllowedHosts(TrustedHostMiddleware):
+    """Starlette's Host header check (against DNS rebinding: a page on an attacker's
+    name that resolves to this machine sends that name as Host), answering in the API's
+    error shape: 400 ``{"error": ...}`` instead of the plain text "Invalid host header".
+
+    Starlette's parsing and matching are kept; a response started before the request
+    reached the app is the check's refusal, and is replaced."""
+
+    def __init__(self, app, allowed_hosts: Sequence[str]) -> None:
+        async def admitted(scope, receive, send):
+            scope[ADMITTED] = True
+            await app(scope, receive, send)
+
+        super().__init__(admitted, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.allow_any:
+            return await super().__call__(scope, receive, send)
+        refused = False
+
+        async def send_or_refuse(message):
+            nonlocal refused
+            if refused:  # the plain-text body of the refusal
+                return
+            if message["type"] == "http.response.start" and not scope.get(ADMITTED):
+                refused = True
+                host = Headers(scope=scope).get("host", "")[:100]
+                error = f"host: {host!r} is not an allowed host name (loopback, RAG_SERVE_HOST or RAG_ALLOWED_HOSTS)"
+                return await _reply(send, 400, {"error": error})
+            await send(message)
+
+        await super().__call__(scope, receive, send_or_refuse)
 
 
 class BodyLimit:

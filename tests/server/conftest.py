@@ -21,10 +21,13 @@ def served(tmp_path_factory) -> Assistant:
     return a
 
 
+LOOPBACK = "http://localhost"  # the Host check admits loopback names; TestClient's default Host, 'testserver', is not one
+
+
 def client_for(assistant: Assistant, **settings) -> TestClient:
     if settings:
         assistant = Assistant(assistant.settings.model_copy(update=settings), embedder=assistant.embedder, llm=assistant.llm)
-    return TestClient(create_app(assistant))
+    return TestClient(create_app(assistant), base_url=LOOPBACK)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from rag import Assistant
 from rag.errors import InputError
 from rag.server import create_app
 
-from .conftest import client_for
+from .conftest import LOOPBACK, client_for
 
 QUESTION = "How much smaller and faster than BERT is TinyBERT at inference?"
 
@@ -111,7 +111,7 @@ def test_validation_errors_name_the_field(client):
     r = client.post("/search", json={"query": "bert", "filters": {"year_min": 2024, "year_max": 2020}})
     assert r.status_code == 422 and r.json()["error"].startswith("filters: year_min (2024) is after year_max")
     r = client.post("/ask", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 422
+    assert r.status_code == 400 and r.json()["error"].startswith("request body: not valid JSON")
     missing = client.get("/documents/does-not-exist")
     assert missing.status_code == 404 and "does-not-exist" in missing.json()["error"]
 
@@ -140,8 +140,8 @@ def test_api_key_guards_every_route_but_health(served):
     assert client.post("/search", json={"query": "bert"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.post("/search", json={"query": "bert"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/info", headers={"X-API-Key": "s3cret"}).status_code == 200
-    # the chat page: /?key=... once, then the cookie authorises the page's API calls
-    login = client.get("/?key=s3cret", follow_redirects=False)
+    # the chat page: its login form POSTs the key once, then the cookie authorises the page's API calls
+    login = client.post("/login", data={"key": "s3cret"}, follow_redirects=False)
     assert login.status_code == 303 and "rag_api_key" in login.headers["set-cookie"]
     assert client.get("/info").status_code == 200  # TestClient keeps the cookie
 
@@ -158,7 +158,7 @@ def test_info_names_the_configured_model_without_loading_it(served, monkeypatch)
 
     monkeypatch.setattr(rag.llm.factory, "make_llm", lambda s: (_ for _ in ()).throw(AssertionError("model loaded")))
     a = Assistant(served.settings.model_copy(update={"llm_backend": "embedded"}), embedder=served.embedder)
-    body = TestClient(create_app(a)).get("/info").json()
+    body = TestClient(create_app(a), base_url=LOOPBACK).get("/info").json()
     assert (body["llm_backend"], body["llm_model"], body["llm_endpoint"]) == ("embedded", "qwen2.5-coder-0.5b-instruct-q4", "in-process")
     assert body["documents"] > 0
 

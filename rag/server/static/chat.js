@@ -1,17 +1,48 @@
 // The chat page: POST /chat with "stream": true, read the server-sent events, show
 // verified sentences as they arrive, then turn [n] markers into buttons that open
-// the cited abstract. No framework, no build step.
+// the cited abstract. No framework, no build step. Text from answers and papers only
+// ever becomes text nodes (never HTML): the server's Content-Security-Policy enforces
+// Trusted Types, so assigning a string to innerHTML would be refused.
 "use strict";
 
 const state = { sessionId: null, refs: new Map() }; // n -> citation {n, doc_id, title, year, quote}
 const $ = (id) => document.getElementById(id);
 
-function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+function el(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
 }
 
-function renderText(el, text) {
-  el.innerHTML = escapeHtml(text).replace(/\[(\d+)\]/g, '<button type="button" class="cite" data-n="$1">[$1]</button>');
+// Answer text with each [n] turned into a button that opens paper n.
+function renderText(target, text) {
+  const parts = text.split(/\[(\d+)\]/); // odd indices are the captured numbers
+  target.replaceChildren(...parts.map((part, i) => {
+    if (i % 2 === 0) return part;
+    const button = el("button", { type: "button", className: "cite", textContent: `[${part}]` });
+    button.dataset.n = part;
+    return button;
+  }));
+}
+
+// The abstract with the quoted sentences marked: found with indexOf, so no character
+// of the quote is read as a pattern ($&, $', $` stay as written).
+function highlighted(abstract, sentences) {
+  const spans = [];
+  for (const s of sentences) {
+    const start = abstract.indexOf(s);
+    if (start >= 0) spans.push([start, start + s.length]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  const nodes = [];
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (start < at) continue; // overlaps one already marked
+    nodes.push(abstract.slice(at, start), el("mark", { textContent: abstract.slice(start, end) }));
+    at = end;
+  }
+  nodes.push(abstract.slice(at));
+  return nodes;
 }
 
 function addMessage(kind, text) {
@@ -35,9 +66,9 @@ function label(c) {
 
 function showSources() {
   const list = $("source-list");
-  list.innerHTML = "";
+  list.replaceChildren();
   if (!state.refs.size) {
-    list.innerHTML = '<li class="muted">Papers cited in this session appear here.</li>';
+    list.append(el("li", { className: "muted", textContent: "Papers cited in this session appear here." }));
     return;
   }
   for (const c of [...state.refs.values()].sort((a, b) => a.n - b.n)) {
@@ -56,11 +87,8 @@ async function openCitation(n) {
   const doc = res.ok ? await res.json() : { title: c.title, abstract: c.quote, doc_id: c.doc_id };
   $("doc-title").textContent = `[${c.n}] ${doc.title || label(c)}`;
   $("doc-meta").textContent = [doc.year, (doc.authors || []).join(", ")].filter(Boolean).join(" · ");
-  let html = escapeHtml(doc.abstract || "");
-  for (const q of (c.quote || "").split(/(?<=[.!?])\s+/).filter((s) => s.length > 20)) {
-    html = html.replace(escapeHtml(q), `<mark>${escapeHtml(q)}</mark>`);
-  }
-  $("doc-abstract").innerHTML = html;
+  const quoted = (c.quote || "").split(/(?<=[.!?])\s+/).filter((s) => s.length > 20);
+  $("doc-abstract").replaceChildren(...highlighted(doc.abstract || "", quoted));
   $("doc-id").textContent = doc.doc_id;
   $("doc-dialog").showModal();
 }
@@ -104,7 +132,7 @@ async function ask(question) {
     });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      const hint = res.status === 401 ? " Open this page once as /?key=YOUR_KEY." : "";
+      const hint = res.status === 401 ? " Reload the page to log in with the API key." : "";
       throw new Error((body.error || `HTTP ${res.status}`) + hint);
     }
     for await (const { event, data } of readEvents(res)) {
@@ -156,6 +184,6 @@ $("doc-close").addEventListener("click", () => $("doc-dialog").close());
 $("new-session").addEventListener("click", () => {
   state.sessionId = null;
   state.refs.clear();
-  $("conversation").innerHTML = "";
+  $("conversation").replaceChildren();
   showSources();
 });
