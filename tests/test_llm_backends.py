@@ -11,6 +11,7 @@ import pytest
 
 from rag import Assistant
 from rag.errors import ConfigError
+from rag.llm import Completion
 from rag.llm.factory import make_llm
 from rag.settings import Settings
 
@@ -291,3 +292,37 @@ def test_speculative_mode_and_draft_model_reach_the_server(tmp_path, fake_model,
     assert started == [(big, 4096, 2, "ngram", None), (big, 4096, 2, "draft", drafter)]
     with pytest.raises(ConfigError, match="larger model"):  # a model cannot usefully draft for itself
         make_llm(settings(tmp_path, llm_model=model.name, llm_speculative="draft"))
+
+
+def test_an_interruptible_reply_stops_within_a_token_and_closes_the_backend_stream():
+    from rag.llm import Interruptible, Stopped
+
+    closed = []
+
+    class Counting:
+        backend, model, context_window = "fake", "counting", 4096
+
+        def complete(self, messages, *, max_tokens=256, stop=None):
+            def chunks():
+                try:
+                    for i in range(100):
+                        yield f"{i} "
+                finally:
+                    closed.append(True)
+
+            return Completion(chunks())
+
+    loads = []
+    llm = Interruptible(lambda: loads.append(1) or Counting())
+    assert loads == []  # wrapping loads nothing
+    assert llm.complete([]).text.split()[-1] == "99" and llm.backend == "fake"
+    reply = llm.complete([])
+    seen = []
+    with pytest.raises(Stopped):
+        for piece in reply:
+            seen.append(piece)
+            if len(seen) == 3:
+                llm.stop.set()  # the client went away
+    assert len(seen) == 3 and closed == [True, True]
+    with pytest.raises(Stopped):  # and so does every later reply, until a new switch
+        llm.complete([]).finish()

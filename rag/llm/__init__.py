@@ -14,8 +14,10 @@ nothing ever falls back from one backend to another.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
 Message = dict[str, str]
@@ -83,13 +85,74 @@ class Completion:
 
 @runtime_checkable
 class LLM(Protocol):
-    #: "embedded", "openai" or "fake": the backend, as recorded on answers.
-    backend: str
-    #: The model's name as the backend knows it.
-    model: str
-    #: Tokens the model can attend to (prompt + completion).
-    context_window: int
+    @property
+    def backend(self) -> str:
+        """"embedded", "openai" or "fake": the backend, as recorded on answers."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The model's name as the backend knows it."""
+        ...
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model can attend to (prompt + completion)."""
+        ...
 
     def complete(self, messages: list[Message], *, max_tokens: int = 256, stop: list[str] | None = None) -> Completion:
         """Start a reply to ``messages``; the model runs as the result is iterated."""
         ...
+
+
+class Stopped(Exception):
+    """A reply was stopped on purpose (nobody is waiting for it); not a failure."""
+
+
+class Interruptible:
+    """``llm`` with a stop switch: once :attr:`stop` is set, the reply being written ends
+    within one token (its backend stream is closed, so the model stops) by raising
+    :class:`Stopped`, and so does every later reply until a new event is put in place.
+
+    The HTTP server keeps one around its model: it gives each answer its own event when
+    the answer gets the model, and sets it when the answer's client goes away. Closing
+    the answer's generator cannot do that while a worker thread is inside it, and one
+    step of an answer (one verified sentence) can take the whole reply."""
+
+    def __init__(self, load: Callable[[], LLM]) -> None:
+        self._load = load  # the model is loaded by its first use, not by wrapping it
+        self.stop = threading.Event()
+
+    @functools.cached_property
+    def llm(self) -> LLM:
+        return self._load()
+
+    @property
+    def backend(self) -> str:
+        return self.llm.backend
+
+    @property
+    def model(self) -> str:
+        return self.llm.model
+
+    @property
+    def context_window(self) -> int:
+        return self.llm.context_window
+
+    def complete(self, messages: list[Message], *, max_tokens: int = 256, stop: list[str] | None = None) -> Completion:
+        event = self.stop
+
+        def chunks() -> Iterator[str | Usage]:
+            if event.is_set():
+                raise Stopped
+            inner = self.llm.complete(messages, max_tokens=max_tokens, stop=stop)
+            try:
+                for piece in inner:
+                    if event.is_set():
+                        raise Stopped
+                    yield piece
+            finally:
+                inner.close()
+            yield Usage(inner.prompt_tokens, inner.completion_tokens)
+
+        return Completion(chunks())

@@ -48,6 +48,7 @@ from ..answer.assemble import AnswerStream, finish
 from ..assistant import Assistant
 from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError, one_line
 from ..inputs import AskInput, ChatInput, SearchInput, SummarizeInput
+from ..llm import Interruptible, Stopped
 from ..models import Answer, Citation, Document, Hit
 from .sessions import Sessions
 
@@ -179,9 +180,13 @@ def create_app(assistant: Assistant) -> FastAPI:
         redoc_url=None,
         openapi_url=None,  # served below, behind the API key like every route but /health
     )
+    # Every answer reaches the model through one stop switch, so an answer whose client
+    # went away stops within a token (see ModelQueue.turn and Stoppable.close).
+    model = Interruptible(lambda: original.llm)
+    original, assistant = assistant, assistant.with_llm(model)
     app.state.assistant = assistant
     sessions = Sessions(assistant.conversation)
-    queue = ModelQueue(settings.max_queued_answers)
+    queue = ModelQueue(settings.max_queued_answers, model)
     authorized = api_key_check(key)
     guarded = APIRouter(dependencies=[Depends(api_key_guard(key))])
     # add_middleware wraps: the last added meets the request first
@@ -189,20 +194,21 @@ def create_app(assistant: Assistant) -> FastAPI:
     app.add_middleware(AllowedHosts, allowed_hosts=allowed_hosts(settings.serve_host, settings.allowed_hosts))
     app.add_middleware(SecurityHeaders)
 
-    def respond(
+    async def respond(
         stream: AnswerStream,
         wants: bool,
         request: Request,
         final: Callable[[Answer], dict] = lambda a: a.model_dump(),
         first: dict | None = None,
     ) -> Any:
-        """As server-sent events when streaming is asked for, else one JSON body shaped by ``final``."""
+        """As server-sent events when streaming is asked for, else one JSON body shaped by
+        ``final``; either way the answer stops when its client goes away."""
         ticket = queue.admit()  # 503 when the queue is full, before any work
         turn = Stoppable(queue.turn(ticket, stream), ticket, queue)
         if wants or "text/event-stream" in request.headers.get("accept", ""):
             waiting = {"position": ticket.ahead} if ticket.ahead else None
             return sse(turn, final, first, waiting)
-        return final(finish(turn))
+        return await whole(turn, final, request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -232,7 +238,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.get("/health", tags=["service"])
     async def health() -> dict:  # async: answered on the event loop, never behind queued answers
         """Liveness; never requires the API key and never loads a model."""
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": __version__, "answers": queue.state()}
 
     @guarded.get("/info", tags=["service"])
     def info() -> dict:
@@ -248,17 +254,17 @@ def create_app(assistant: Assistant) -> FastAPI:
         return assistant.search(req.query, k=req.k, filters=req.filters, mode=req.mode)
 
     @guarded.post("/ask", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
-    def ask(req: AskRequest, request: Request):
+    async def ask(req: AskRequest, request: Request):
         """A cited answer; every ``[n]`` in ``text`` maps to ``citations``."""
-        return respond(assistant.ask_stream(req.question, k=req.k, filters=req.filters), req.stream, request)
+        return await respond(assistant.ask_stream(req.question, k=req.k, filters=req.filters), req.stream, request)
 
     @guarded.post("/summarize", response_model=Answer, responses={**ERRORS, **STREAMED}, tags=["answers"])
-    def summarize(req: SummarizeRequest, request: Request):
+    async def summarize(req: SummarizeRequest, request: Request):
         """A cited literature summary of the papers matching ``topic``, grouped by approach."""
-        return respond(assistant.summarize_stream(req.topic, k=req.k, filters=req.filters), req.stream, request)
+        return await respond(assistant.summarize_stream(req.topic, k=req.k, filters=req.filters), req.stream, request)
 
     @guarded.post("/chat", response_model=ChatResponse, responses={**ERRORS, **STREAMED}, tags=["answers"])
-    def chat(req: ChatRequest, request: Request):
+    async def chat(req: ChatRequest, request: Request):
         """One turn of a chat session; follow-ups may refer to earlier turns."""
         session_id, conv = sessions.get(req.session_id)
 
@@ -266,7 +272,7 @@ def create_app(assistant: Assistant) -> FastAPI:
             refs = [conv.bibliography[n] for n in sorted(conv.bibliography)]
             return ChatResponse(session_id=session_id, answer=answer, references=refs).model_dump()
 
-        return respond(conv.ask_stream(req.question), req.stream, request, final, {"session_id": session_id})
+        return await respond(conv.ask_stream(req.question), req.stream, request, final, {"session_id": session_id})
 
     @guarded.get("/documents/{doc_id}", response_model=Document, responses={404: {"model": ErrorBody}}, tags=["answers"])
     def get_document(doc_id: str):
@@ -395,11 +401,18 @@ class ModelQueue:
     parked here, so /health, /search and /documents stay fast). A waiting request whose
     client went away leaves the queue without running."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, llm: Interruptible | None = None) -> None:
         self.limit = limit
         self.admitted = 0
         self.count_lock = threading.Lock()
         self.model = threading.Lock()
+        self.llm = llm
+
+    def state(self) -> dict[str, int]:
+        """Answers generating (0 or 1) and waiting, for /health."""
+        running = int(self.model.locked())
+        with self.count_lock:
+            return {"running": running, "waiting": max(0, self.admitted - running)}
 
     def admit(self) -> Ticket:
         with self.count_lock:
@@ -416,7 +429,11 @@ class ModelQueue:
                     _close(stream)
                     return
             try:
+                if self.llm is not None:
+                    self.llm.stop = ticket.cancelled  # this answer's switch, while it has the model
                 yield from stream
+            except Stopped:
+                return  # its client went away
             finally:
                 self.model.release()
         finally:
@@ -449,8 +466,13 @@ class Stoppable:
         with self.step:
             return next(self.stream)
 
+    def stop(self) -> None:
+        """Ask the answer to end; returns at once (safe from the event loop). A step
+        waiting for the model returns, a reply being written ends within a token."""
+        self.ticket.cancelled.set()
+
     def close(self) -> None:
-        self.ticket.cancelled.set()  # a step waiting for the model returns at once
+        self.stop()
         with self.step:
             _close(self.stream)
         self.queue.leave(self.ticket)  # also when the stream never started
@@ -460,6 +482,38 @@ def _close(stream: Iterator) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
+
+
+async def whole(turn: Stoppable, final: Callable[[Answer], dict], request: Request) -> Any:
+    """The answer as one JSON body, written in a worker thread while the event loop
+    watches the connection: a client that gives up (a timeout, a closed tab) stops the
+    answer within a token, as a streamed one does, instead of leaving the model busy
+    for nobody. Starlette tells a non-streamed endpoint nothing of a disconnect unless
+    asked, hence the polling (``Request.is_disconnected`` does not wait)."""
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while not await request.is_disconnected():
+            await anyio.sleep(0.2)
+        gone = True
+        turn.stop()
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(turn.close)
+
+    answer: Answer | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            answer = await run_in_threadpool(finish, turn)
+        except RuntimeError:  # stopped: the stream ended without its answer
+            if not gone:
+                raise
+        finally:
+            tasks.cancel_scope.cancel()
+    if gone or answer is None:  # nobody reads this; 499 is the usual "client closed the request" in logs
+        return Response(status_code=499)
+    return final(answer)
 
 
 def sse(
@@ -486,7 +540,14 @@ def sse(
                 with anyio.CancelScope(shield=True):  # the disconnect cancelled us; closing must still run
                     await run_in_threadpool(close)
 
-    return EventSourceResponse(events(), ping=15)
+    async def gone(message: Any) -> None:
+        # Called the moment the client disconnects. The events above cannot react until
+        # the worker thread they await returns, which may be the whole reply later.
+        stop = getattr(chunks, "stop", None)
+        if stop is not None:
+            stop()
+
+    return EventSourceResponse(events(), ping=15, client_close_handler_callable=gone)
 
 
 # --- middleware (pure ASGI, so streamed responses pass through untouched) ----------------------
