@@ -81,10 +81,12 @@ def make_client(settings: Settings):
         raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({_one_line(exc)}){_remedy(exc)}") from exc
 
 
-def _remedy(exc: BaseException) -> str:
+def _remedy(exc: BaseException, *, writing: bool = False) -> str:
     """The way out of a failure whose cause we can name (one rule for every store error)."""
     text = str(exc).lower()
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text or "no space left" in text:
+        if writing:
+            return "; the disk is full: free space and run the ingest again (it finishes what was cut off)"
         return "; the disk is full: free space and retry (nothing stored was changed)"
     return ""
 
@@ -151,7 +153,7 @@ class Store:
         return f"Chroma store {self.settings.data_dir / 'chroma'}"
 
     @contextlib.contextmanager
-    def checked(self, what: str) -> Iterator[None]:
+    def checked(self, what: str, *, writing: bool = False) -> Iterator[None]:
         """Any failure of Chroma inside becomes one StoreError line naming the store and
         the way out (a damaged SQLite file or index gives Chroma's own 60-line traceback)."""
         try:
@@ -159,7 +161,7 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            if remedy := _remedy(exc):
+            if remedy := _remedy(exc, writing=writing):
                 raise StoreError(f"{self.where}: {what} failed ({_one_line(exc)}){remedy}") from exc
             raise StoreError(
                 f"{self.where}: {what} failed ({_one_line(exc)}); `rag doctor` checks the store; if it is "
@@ -317,7 +319,7 @@ class Store:
             for start in range(0, len(nodes), limit):
                 self.vector_store.add(list(nodes[start : start + limit]))
         except Exception as exc:
-            raise StoreError(f"collection {self.name}: write failed ({exc})") from exc
+            raise StoreError(f"collection {self.name}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}") from exc
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 (one Store per collection; asked once, not per write)
     def _max_batch(self) -> int:
@@ -359,6 +361,9 @@ def ids_fingerprint(ids: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+_WRITES = {"add", "upsert", "update", "delete", "modify"}
+
+
 class _Checked:
     """A Chroma collection whose every call fails as one StoreError line (``Store.checked``);
     ``unwrapped`` is the collection itself, for llama-index's vector store."""
@@ -373,7 +378,7 @@ class _Checked:
             return attr
 
         def call(*args, **kwargs):
-            with self._store.checked(f"{name}()"):
+            with self._store.checked(f"{name}()", writing=name in _WRITES):
                 return attr(*args, **kwargs)
 
         return call

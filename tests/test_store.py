@@ -46,3 +46,18 @@ def test_a_store_that_could_not_open_on_a_full_disk_says_so_and_opens_once_space
     assert "disk is full: free space and retry" in str(caught.value)
     monkeypatch.setattr(System, "start", start)  # space is back: the same process opens it
     assert Assistant(settings, embedder=HashingEmbedder()).info()["documents"] > 0
+
+
+def test_an_ingest_cut_off_by_a_full_disk_says_to_free_space_and_run_it_again(assistant, corpus_copy, monkeypatch):
+    import sqlite3
+
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    def full(self, nodes, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ChromaVectorStore, "add", full)
+    with pytest.raises(StoreError) as caught:
+        assistant.ingest([corpus_copy])
+    message = str(caught.value)
+    assert "\n" not in message and "free space and run the ingest again" in message
