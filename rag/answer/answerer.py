@@ -355,7 +355,7 @@ class Answerer:
             # Name the paper the answer rests on by its title, and say what it does:
             # its contribution sentence, when the answer has not quoted it yet.
             first = verifier.by_number[verifier.kept[0].sources[0]]
-            if first.doc.title and (piece := verifier.check(f'The paper is "{first.doc.title.rstrip(".")}".')):
+            if first.title and (piece := verifier.check(f'The paper is "{first.title.rstrip(".")}".')):
                 yield piece
             said = content_words(" ".join(j.text for j in verifier.kept))
             contribution = next((sent for sent in first.sentences if ev.role(sent, -1) > 0), None)
