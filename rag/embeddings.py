@@ -67,6 +67,12 @@ class MiniLMOnnxEmbedder:
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
         self._batch_size = batch_size
         self._lock = threading.Lock()  # one run at a time; onnxruntime already uses every thread we give it
+        # onnxruntime keeps its memory arena at the largest batch it has seen (32 abstracts
+        # of 256 tokens: over 1 GB), so a long-running server would hold that forever. The
+        # last run of each embed() call hands the arena back: runs within a call (an
+        # ingest batch) still reuse it, and memory returns to its resting size after.
+        self._release = ort.RunOptions()
+        self._release.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -76,16 +82,16 @@ class MiniLMOnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
+            out[idx] = self._run([texts[i] for i in idx], last=start + self._batch_size >= len(order))
         return out.tolist()
 
-    def _run(self, batch: list[str]) -> np.ndarray:
+    def _run(self, batch: list[str], last: bool = True) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(batch)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         with self._lock:
-            hidden = self._session.run(["last_hidden_state"], feeds)[0]
+            hidden = self._session.run(["last_hidden_state"], feeds, self._release if last else None)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
