@@ -50,6 +50,7 @@ from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError,
 from ..inputs import AskInput, ChatInput, SearchInput, SummarizeInput
 from ..llm import Interruptible, Stopped
 from ..models import Answer, Citation, Document, Hit
+from . import memory
 from .sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     )
     # Every answer reaches the model through one stop switch, so an answer whose client
     # went away stops within a token (see ModelQueue.turn and Stoppable.close).
+    memory.limit_arenas()  # before the worker threads exist (see rag/server/memory.py)
     model = Interruptible(lambda: original.llm)
     original, assistant = assistant, assistant.with_llm(model)
     app.state.assistant = assistant
@@ -436,6 +438,7 @@ class ModelQueue:
                 return  # its client went away
             finally:
                 self.model.release()
+                memory.trim()  # what the answer freed goes back to the system
         finally:
             self.leave(ticket)
 
