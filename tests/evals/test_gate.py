@@ -4,7 +4,7 @@ BM25) and the fake-backend answer metrics on the whole dev split.
 The echo model answers with the evidence sentence that best matches the question,
 so these figures move only when retrieval, evidence selection, verification,
 citation numbering or abstention change. Floors sit a little under the figures
-measured with this configuration (README, "Evaluation"): the pipeline is
+measured with this configuration (docs/evaluation.md, "Regression gate in `make test`"): the pipeline is
 deterministic, so only a real regression (or a new embedding runtime computing
 different floats) can cross them. Not a timed test.
 """
