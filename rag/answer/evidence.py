@@ -178,6 +178,16 @@ _ORDER_RULES = [
     r"[^。，；！？\n]{0,12}?(?:指令|指示|说明|說明|提示|规则|規則|要求|命令|设定|設定|内容|內容|上文|以上|之前|前面|上面|上述)",
     r"(?:以前|前|上記|これまで|先|上)の[^。、]{0,10}(?:指示|命令|指令|プロンプト|ルール)を[^。、]{0,6}(?:無視|忘れ)",
     r"(?:이전|앞의|위의)[^.]{0,10}(?:지시|지침|명령|프롬프트)[^.]{0,6}무시",
+    # do not answer / ignore the user's question (and write X instead)
+    _IGNORE_VERB + r"(?:\s+(?:the|this|any|their|your))?\s+(?:user'?s'?|asked|original|actual|real)\s+(?:question|query|request)s?\b",
+    r"(?:do not|don't|never)\s+answer\s+(?:the|this|any|their)\s+(?:user'?s'?\s+)?(?:question|query)\b",
+    r"no (?:contestes|respondas|conteste|responda|contesten|respondan) (?:a )?(?:la |ninguna |esta )?(?:pregunta|consulta)\b",
+    r"(?:ne (?:réponds|répondez) (?:pas|jamais) (?:à|a) (?:la|cette|aucune) question|ne (?:réponds|répondez) à aucune question)\b",
+    r"(?:beantworte|beantwortet|beantworten sie) (?:keine|die|diese) (?:frage|anfrage)(?:n)?\b(?:\s+nicht)?",
+    r"(?:não|nao) (?:responda|respondas|responde) (?:à|a) (?:pergunta|questão|questao)\b",
+    r"non rispondere (?:alla|a nessuna) domanda\b",
+    r"не отвечай(?:те)? на (?:вопрос|вопросы)\b",
+    r"(?:不要|别|別|无需|無需)(?:回答|理会|理會)(?:用户的?|用戶的?)?(?:问题|問題)",
     # reply only / exactly "X"
     # (not "say, 'X'," or "say 'X'," giving an example: "a word, say 'bank', whose ...")
     # ("Output length is only ...", "Answer quality ..." are nouns: "only" must follow the verb.)
@@ -231,6 +241,16 @@ _ANYWHERE = re.compile(
     r"\s+(?:this|these)\b"
     r"|\b(?:note|message|memo|reminder|instructions?|warning|notice|hint)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+)?"
     + _AI + r"\b\s*(?:[:,!-]|\breading\b)"
+    # a note addressed to the model, in any of the languages ("Nota para el asistente:", "Hinweis für KI-Systeme:")
+    r"|(?:\b(?:nota|aviso|mensaje|advertencia|instrucci[oó]n(?:es)?) (?:para|a) (?:el |la |los |las |cualquier )?(?:asistente|ia|modelo"
+    r"|chatbot|bot|llm)s?\b|\b(?:note|remarque|message|avis|consigne)s? (?:pour|à|a) (?:l'|le |la |les |tout )?(?:assistant|ia"
+    r"|modèle|chatbot|bot|llm)s?\b"
+    r"|\b(?:hinweis|notiz|nachricht|anweisung|achtung|info)(?:en)? (?:für|an) (?:den |die |das |alle |jede[ns]? )?"
+    r"(?:assistenten?|ki\b(?!-)|ki-(?:systeme?n?|modell\w*|assistent\w*|agent\w*|tools?)\b|sprachmodell\w*|chatbots?|bots?|llms?)"
+    r"|\b(?:nota|aviso|mensagem) (?:para|ao|à) (?:o |a |os )?"
+    r"(?:assistente|ia|modelo|chatbot|bot|llm)\b|\b(?:nota|avviso|messaggio) (?:per|all'|al|alla) ?(?:l'|il |la )?(?:assistente|ia"
+    r"|modello|chatbot|bot|llm)\b|\b(?:примечание|заметка|сообщение|указание|внимание) для (?:ассистента|ии|модели|бота|нейросети)\b"
+    r"|(?:给|給|致)(?:助手|AI|人工智能|模型|大模型|机器人|機器人)(?:的)?(?:提示|说明|說明|注意|消息|指令))\s*[:：,，!！—-]"
     r"|\byou(?:'re| are) (?:now|no longer)\b|\bfrom now on,? you\b|\byou will now (?:act|be|respond|answer|reply)\b"
     r"|\byou(?:'re| are) an? (?:(?:helpful|harmless|honest|unrestricted|uncensored|jailbroken|evil|new) )*(?:ai|assistant|chatbot"
     r"|language model|llm|bot)\b"
