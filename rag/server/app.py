@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 STATIC = resources.files("rag.server") / "static"
 COOKIE = "rag_api_key"
-PUBLIC_STATIC = {"chat.css"}  # the login page's look: served without the key (it holds no data)
+PUBLIC_STATIC = {"chat.css", "favicon.svg"}  # the login page's look: served without the key (it holds no data)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # always allowed Host names
 ANY_ADDRESS = ("0.0.0.0", "::", "[::]")  # bind-all addresses: no client sends them as its Host
 
