@@ -227,40 +227,13 @@ def chat(
     as_json: bool = typer.Option(False, "--json", help="One JSON answer per line instead of text."),
 ) -> None:
     """Multi-turn chat. Follow-ups may refer to earlier turns; a paper keeps its number
-    all session. Commands: /refs (bibliography), /new (new session), /exit."""
+    all session. /help lists the commands (/refs, /export, /copy, /new, /exit)."""
+    from .terminal import HISTORY_FILE, ChatRepl, run_chat
+
     try:
         a = _assistant()
-        conv = a.conversation()
-        interactive = sys.stdin.isatty()
-        while True:
-            if interactive:
-                out.print("[bold cyan]you>[/] ", end="")
-            line = sys.stdin.readline()
-            if not line:
-                break
-            question = line.strip()
-            if not question:
-                continue
-            if question in ("/exit", "/quit"):
-                break
-            if question == "/refs":
-                out.print(conv.references() or "(no references yet)", highlight=False, markup=False)
-                continue
-            if question == "/new":
-                conv = a.conversation()
-                continue
-            try:
-                if as_json:
-                    answer = conv.ask(question)
-                    sys.stdout.write(json.dumps(answer.model_dump(), ensure_ascii=False) + "\n")
-                    sys.stdout.flush()
-                else:
-                    _stream_answer(conv.ask_stream(question), False, False)
-            except RagError as exc:  # one bad turn does not end the session
-                err.print(f"[bold red]error:[/] {lit(exc)}", highlight=False)
-        if not as_json and conv.bibliography:
-            out.print("\n[bold]Session bibliography[/]", highlight=False)
-            out.print(conv.references(), highlight=False, markup=False)
+        repl = ChatRepl(a, render=lambda chunks: _stream_answer(chunks, False, False), out=out, err=err, as_json=as_json)
+        run_chat(repl, history=a.settings.data_dir / HISTORY_FILE)
     except RagError as exc:
         _fail(str(exc))
 
