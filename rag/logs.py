@@ -32,6 +32,17 @@ def setup(level: str | int = "WARNING", verbose: int = 0) -> int:
         root.addHandler(handler)
     root.setLevel(min(chosen, logging.WARNING))
     logging.getLogger("rag").setLevel(chosen)
+    global _noisy_level
+    _noisy_level = logging.DEBUG if verbose >= 2 else logging.WARNING
     for name in NOISY:
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+        tame(name)
     return chosen
+
+
+_noisy_level = logging.WARNING
+
+
+def tame(name: str) -> None:
+    """Put a chatty library's logger back at the configured level: some set their own on
+    import (bm25s sets DEBUG), and we import them lazily, after ``setup``."""
+    logging.getLogger(name).setLevel(_noisy_level)

@@ -23,10 +23,12 @@ import numpy as np
 import Stemmer
 from llama_index.core.schema import NodeWithScore, TextNode
 
+from .. import logs
 from ..store import Store, ids_fingerprint
 from .filters import SearchFilters
 
 log = logging.getLogger(__name__)
+logs.tame("bm25s")  # it sets its logger to DEBUG when imported
 
 _STEMMER = Stemmer.Stemmer("english")
 
