@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .answer.assemble import AnswerStream, finish
-from .errors import ConfigError, StoreError, one_line
-from .inputs import AskInput, SearchInput, SummarizeInput
+from .errors import ConfigError, InputError, StoreError, one_line
+from .inputs import AskInput, ExportInput, SearchInput, SummarizeInput
 from .models import Answer, Document, Hit, IngestReport
 from .retrieve.filters import SearchFilters
 from .settings import Settings
@@ -166,6 +166,19 @@ class Assistant:
         """The summary's lines as they are written, then the :class:`Answer`."""
         q = SummarizeInput.parse(topic=topic, k=k, filters=filters)
         return self.summarizer.stream(q.topic, k=q.k or self.settings.summary_docs, filters=q.filters)
+
+    def export(self, doc_ids: Sequence[str], fmt: str = "bibtex") -> str:
+        """The stored papers ``doc_ids`` as a BibTeX or RIS file's text, in the given order."""
+        from . import export
+
+        q = ExportInput.parse(doc_ids=list(doc_ids), format=fmt)
+        found = self.store.get_documents(q.doc_ids)
+        missing = [d for d in q.doc_ids if d not in found]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise InputError("doc_ids", f"no stored document {missing[0][:64]!r}{more}")
+        docs = [found[d] for d in q.doc_ids]
+        return export.bibtex(docs) if q.format == "bibtex" else export.ris(docs)
 
     def document(self, doc_id: str) -> Document | None:
         """The full record of a stored document, or None if the id is unknown."""

@@ -239,6 +239,28 @@ def chat(
 
 
 @app.command()
+def export(
+    doc_ids: list[str] = typer.Argument(..., help="Stored papers (doc_id from search hits or citations)."),
+    fmt: str = typer.Option("bibtex", "--format", "-f", help="bibtex or ris."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
+) -> None:
+    """Papers as BibTeX or RIS references."""
+    try:
+        text = _assistant().export(doc_ids, fmt)
+    except RagError as exc:
+        _fail(str(exc))
+        return
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: cannot write ({exc.strerror or exc})")
+    err.print(f"wrote {len(doc_ids)} references to {output}", highlight=False, markup=False)
+
+
+@app.command()
 def document(doc_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one stored document in full."""
     try:

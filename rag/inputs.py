@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, WithJsonSchema
 
 from .errors import InputError, first_problem
 from .retrieve.filters import SearchFilters
@@ -111,3 +111,13 @@ class SummarizeInput(Input):
 
 class ChatInput(Input):
     question: Text
+
+
+#: Papers one export may hold.
+EXPORT_DOCS = Range(1, 500)
+DocId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ExportInput(Input):
+    doc_ids: list[DocId] = Field(min_length=EXPORT_DOCS.low, max_length=EXPORT_DOCS.high, description="Stored papers, in order.")
+    format: Literal["bibtex", "ris"] = Field("bibtex", description="bibtex or ris.")

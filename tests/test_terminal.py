@@ -123,7 +123,6 @@ def test_export_writes_bibtex_and_ris_of_the_session(echo, tmp_path, capsys):
     import bibtexparser
     import rispy
 
-    pytest.importorskip("rag.export", reason="rag/export.py (BibTeX/RIS/Markdown) has not landed yet")
 
     repl = repl_for(echo)
     assert repl.handle("/export bib") and "No references yet" in capsys.readouterr().out
@@ -155,7 +154,7 @@ def test_export_writes_bibtex_and_ris_of_the_session(echo, tmp_path, capsys):
 
 
 def test_copy_prints_the_last_answer_as_markdown(echo, capsys):
-    markdown = pytest.importorskip("rag.export", reason="rag/export.py (BibTeX/RIS/Markdown) has not landed yet").markdown
+    from rag.export import markdown
 
     repl = repl_for(echo)
     repl.handle(SPECULATIVE)

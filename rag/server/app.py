@@ -47,7 +47,7 @@ from .. import __version__
 from ..answer.assemble import AnswerStream, finish
 from ..assistant import Assistant
 from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError, one_line
-from ..inputs import AskInput, ChatInput, SearchInput, SummarizeInput
+from ..inputs import AskInput, ChatInput, ExportInput, SearchInput, SummarizeInput
 from ..llm import Interruptible, Stopped
 from ..models import Answer, Citation, Document, Hit
 from . import memory
@@ -91,6 +91,16 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 
 class AskRequest(AskInput):
     stream: bool = Field(False, description="Stream server-sent events instead of one JSON answer.")
+
+
+class ExportRequest(ExportInput):
+    pass
+
+
+EXPORT_TYPES = {
+    "bibtex": ("application/x-bibtex; charset=utf-8", "references.bib"),
+    "ris": ("application/x-research-info-systems; charset=utf-8", "references.ris"),
+}
 
 
 class SearchRequest(SearchInput):
@@ -275,6 +285,13 @@ def create_app(assistant: Assistant) -> FastAPI:
             return ChatResponse(session_id=session_id, answer=answer, references=refs).model_dump()
 
         return await respond(conv.ask_stream(req.question), req.stream, request, final, {"session_id": session_id})
+
+    @guarded.post("/export", responses={**ERRORS, 200: {"content": {t: {} for t, _ in EXPORT_TYPES.values()}}}, tags=["answers"])
+    def export(req: ExportRequest) -> Response:
+        """The stored papers ``doc_ids`` as a BibTeX or RIS file (a download)."""
+        media, filename = EXPORT_TYPES[req.format]
+        text = assistant.export(req.doc_ids, req.format)
+        return Response(text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     @guarded.get("/documents/{doc_id}", response_model=Document, responses={404: {"model": ErrorBody}}, tags=["answers"])
     def get_document(doc_id: str):

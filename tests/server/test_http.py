@@ -33,7 +33,7 @@ def test_health_info_and_openapi(client):
     info = client.get("/info").json()
     assert info["documents"] == 307 and info["llm_backend"] == "fake"
     spec = client.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/health", "/info", "/search", "/ask", "/summarize", "/chat", "/documents/{doc_id}"}
+    assert set(spec["paths"]) == {"/health", "/info", "/search", "/ask", "/summarize", "/chat", "/export", "/documents/{doc_id}"}
     ask = spec["paths"]["/ask"]["post"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
     assert {"Answer", "Citation", "AskRequest", "ChatResponse", "ErrorBody"} <= set(spec["components"]["schemas"])
@@ -182,3 +182,17 @@ def test_sessions_expire_when_idle_and_stay_bounded():
     with pytest.raises(InputError, match="unknown or expired"):
         sessions.get(b)  # idle for 24 s
     assert len(sessions) == 0 and c
+
+
+def test_export_downloads_bibtex_or_ris_and_names_an_unknown_id(client):
+    doc_id = client.post("/search", json={"query": "language models", "k": 1}).json()[0]["doc_id"]
+    r = client.post("/export", json={"doc_ids": [doc_id], "format": "bibtex"})
+    assert r.status_code == 200 and r.text.startswith("@article{")
+    assert r.headers["content-type"].startswith("application/x-bibtex")
+    assert r.headers["content-disposition"] == 'attachment; filename="references.bib"'
+    r = client.post("/export", json={"doc_ids": [doc_id], "format": "ris"})
+    assert r.status_code == 200 and r.text.startswith("TY  - JOUR")
+    r = client.post("/export", json={"doc_ids": [doc_id, "x" * 5000]})
+    assert r.status_code == 422 and "\n" not in r.json()["error"] and len(r.json()["error"]) < 200
+    r = client.post("/export", json={"doc_ids": ["nope"]})
+    assert r.status_code in (400, 404, 422) and r.json()["error"] == "doc_ids: no stored document 'nope'"
