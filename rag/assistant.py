@@ -140,8 +140,10 @@ class Assistant:
 
     def search(self, query: str, k: int | None = None, filters: Filters = None, mode: str = "hybrid") -> list[Hit]:
         """Hybrid (BM25 + dense) search; ``mode`` may also be 'bm25' or 'dense'."""
+        from . import display
+
         q = SearchInput.parse(query=query, k=k, filters=filters, mode=mode)
-        return self.retriever.retrieve(q.query, q.k or self.settings.top_k, q.filters, q.mode)
+        return [display.hit(h) for h in self.retriever.retrieve(q.query, q.k or self.settings.top_k, q.filters, q.mode)]
 
     def ask(self, question: str, k: int | None = None, filters: Filters = None) -> Answer:
         """A cited answer (or a decline) to one question."""
@@ -181,8 +183,12 @@ class Assistant:
         return export.bibtex(docs) if q.format == "bibtex" else export.ris(docs)
 
     def document(self, doc_id: str) -> Document | None:
-        """The full record of a stored document, or None if the id is unknown."""
-        return self.store.get_document(doc_id)
+        """The full record of a stored document (LaTeX shown as plain text; the store keeps
+        it as ingested), or None if the id is unknown."""
+        from . import display
+
+        doc = self.store.get_document(doc_id)
+        return display.document(doc) if doc is not None else None
 
     def info(self) -> dict[str, Any]:
         """Store location and counts, and the configured models (named from settings:

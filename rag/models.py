@@ -19,6 +19,7 @@ class Document(BaseModel):
     year: int | None = Field(None, description="Publication year, when the source states it.")
     source: str = Field(description="Where it came from: 'file:line'.")
     also_in: list[str] = Field(default_factory=list, description="Other places the same paper was seen.")
+    name: str = Field("", description="How to call it: the title, or an untitled paper's first words (set on output).")
 
     @property
     def source_file(self) -> str:
@@ -32,6 +33,7 @@ class Hit(BaseModel):
     title: str
     text: str
     score: float
+    name: str = Field("", description="The title, or an untitled paper's first words.")
     source: str
     year: int | None = None
     chunk: int = 0
@@ -69,6 +71,7 @@ class Citation(BaseModel):
     n: int
     doc_id: str
     title: str = ""
+    name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
     source: str = ""
     quote: str = Field("", description="The evidence sentence(s) of this paper that support the answer's claims, verbatim.")
@@ -82,7 +85,9 @@ class PaperRef(BaseModel):
 
     doc_id: str
     title: str = ""
+    name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
+    source: str = ""
 
 
 class RemovedSentence(BaseModel):
@@ -117,5 +122,5 @@ class Answer(BaseModel):
         lines = []
         for c in self.citations:
             year = f" ({c.year})" if c.year else ""
-            lines.append(f"[{c.n}] {c.title or '(untitled)'}{year} — {c.doc_id}")
+            lines.append(f"[{c.n}] {c.name or c.title or '(untitled)'}{year} — {c.doc_id}")
         return "\n".join(lines)

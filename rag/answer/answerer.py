@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .. import display
 from ..embeddings import Embedder
 from ..errors import LLMError
 from ..llm import LLM, Message
@@ -204,7 +205,13 @@ class Answerer:
         self, question: str, *, k: int | None = None, filters: SearchFilters | None = None, chat: ChatContext | None = None
     ) -> AnswerStream:
         """Verified sentences as they are verified (each followed by a space), then the
-        :class:`Answer`. Inputs are assumed valid (``rag.inputs`` checks them)."""
+        :class:`Answer`, as people read them (LaTeX as plain text: ``rag.display``).
+        Inputs are assumed valid (``rag.inputs`` checks them)."""
+        return display.stream(self._stream(question, k=k, filters=filters, chat=chat))
+
+    def _stream(
+        self, question: str, *, k: int | None = None, filters: SearchFilters | None = None, chat: ChatContext | None = None
+    ) -> AnswerStream:
         s = self.settings
         started = time.perf_counter()
         chat = chat or ChatContext()

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
+from ..display import paper_name
 from ..models import Answer, Citation, PaperRef
 from .evidence import Source
 
@@ -50,7 +51,8 @@ def citations(
             chosen = [s for s in src.sentences if s in (quotes or {}).get(doc_id, [])] or list(src.sentences)
             out.append(
                 Citation(
-                    n=n, doc_id=doc_id, title=src.doc.title, year=src.doc.year, source=src.doc.source,
+                    n=n, doc_id=doc_id, title=src.title, name=paper_name(src.title, src.doc.abstract), year=src.doc.year,
+                    source=src.doc.source,
                     quote=" ".join(chosen), quotes=chosen,
                 )
             )
@@ -73,7 +75,10 @@ def declined(answer: Answer, why: str, started: float, closest: Sequence[Source]
     papers closest to the question (``closest``, best first) so a reader knows where
     to look next."""
     decline(answer, why, started)
-    answer.closest = [PaperRef(doc_id=s.doc.doc_id, title=s.doc.title, year=s.doc.year) for s in closest[:CLOSEST]]
+    answer.closest = [
+        PaperRef(doc_id=s.doc.doc_id, title=s.title, name=paper_name(s.title, s.doc.abstract), year=s.doc.year, source=s.doc.source)
+        for s in closest[:CLOSEST]
+    ]
     yield DECLINE_TEXT
     yield answer
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import display
 from ..embeddings import Embedder
 from ..llm import LLM, Message
 from ..models import Answer, RemovedSentence
@@ -77,7 +78,11 @@ class Summarizer:
 
     def stream(self, topic: str, k: int, filters: SearchFilters | None = None) -> AnswerStream:
         """The overview, then each group heading and paper line as text pieces, then the
-        :class:`Answer`. Inputs are assumed valid (``rag.inputs`` checks them)."""
+        :class:`Answer`, as people read them (``rag.display``). Inputs are assumed valid
+        (``rag.inputs`` checks them)."""
+        return display.stream(self._stream(topic, k, filters))
+
+    def _stream(self, topic: str, k: int, filters: SearchFilters | None = None) -> AnswerStream:
         started = time.perf_counter()
         s = self.settings
         result = Answer(question=topic, text="", backend=self.llm.backend, model=self.llm.model)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..answer.support import score as support_score
 from ..answer.text import sentences, strip_markers
+from ..display import plain
 from ..models import Answer, Document
 from . import metrics
 from .questions import Question
@@ -53,9 +54,10 @@ def invalid_citations(answer: Answer, prompt_text: str) -> list[str]:
     used = {int(n) for n in _MARKER.findall(answer.text)}
     problems += [f"marker [{n}] has no reference" for n in sorted(used - numbers)]
     problems += [f"reference [{n}] is not used in the text" for n in sorted(numbers - used)]
+    seen = plain(prompt_text)  # quotes are shown as people read them (rag.display), the prompt as stored
     for c in answer.citations:
         shown = c.quotes or [c.quote]
-        if not all(q and q in prompt_text for q in shown):
+        if not all(q and (q in prompt_text or q in seen) for q in shown):
             problems.append(f"reference [{c.n}] ({c.doc_id}) was not among the sources given to the model")
     return problems
 
