@@ -24,6 +24,7 @@ from . import logs
 from .errors import RagError
 from .inputs import filter_values
 from .models import Answer
+from .models import Progress as Step
 
 if TYPE_CHECKING:
     from .assistant import Assistant
@@ -169,14 +170,26 @@ def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
     )
 
 
-def _stream_answer(chunks: Iterable[str | Answer], as_json: bool, show_removed: bool) -> Answer:
+def _stream_answer(chunks: Iterable[str | Answer | Step], as_json: bool, show_removed: bool) -> Answer:
     answer = None
-    for chunk in chunks:
-        if isinstance(chunk, Answer):
-            answer = chunk
-        elif not as_json:
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
+    status = err.status("", spinner="dots") if not as_json and err.is_terminal else None
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, Step):
+                if status is not None:  # a transient line on the terminal: what the wait is for
+                    status.update(f"[dim]{lit(chunk.message)}[/]")
+                    status.start()
+                continue
+            if status is not None:
+                status.stop()
+            if isinstance(chunk, Answer):
+                answer = chunk
+            elif not as_json:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+    finally:
+        if status is not None:
+            status.stop()
     if answer is None:
         raise RagError("the answer stream ended without an answer")
     if as_json:

@@ -6,6 +6,8 @@ serialises them the same way with ``model_dump()``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -88,6 +90,15 @@ class PaperRef(BaseModel):
     name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
     source: str = ""
+
+
+class Progress(BaseModel):
+    """A step of an answer being made, streamed before its text so a reader sees what
+    is happening: ``reading`` lists the papers the model is shown."""
+
+    step: Literal["searching", "reading", "writing", "checking"]
+    message: str
+    papers: list[PaperRef] = Field(default_factory=list)
 
 
 class RemovedSentence(BaseModel):

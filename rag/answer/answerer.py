@@ -31,10 +31,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .. import display
+from ..display import paper_name
 from ..embeddings import Embedder
 from ..errors import LLMError
 from ..llm import LLM, Message
-from ..models import Answer, RemovedSentence
+from ..models import Answer, PaperRef, Progress, RemovedSentence
 from ..prompts import render
 from ..retrieve import Retriever
 from ..retrieve.filters import SearchFilters
@@ -217,7 +218,9 @@ class Answerer:
         chat = chat or ChatContext()
         query = self.in_english(chat.retrieval_query or question)
 
+        yield Progress(step="searching", message="Searching the papers…")
         evidence = self.gather(query, k or s.evidence_docs, filters, chat.papers)  # 1
+        yield reading(evidence)
         answer = Answer(
             question=question,
             text="",
@@ -235,6 +238,7 @@ class Answerer:
             return
 
         messages, evidence = budget.fit(evidence, lambda e: prompt(e, query), s.answer_max_tokens, self.llm.context_window)  # 3
+        yield Progress(step="writing", message="Writing the answer; each sentence is checked against its source")
         completion = self.llm.complete(messages, max_tokens=s.answer_max_tokens)
 
         verifier = Verifier(evidence, s, query, chat.numbering, answer.removed)  # 4
@@ -398,6 +402,16 @@ def named_in_evidence(question: str, evidence: ev.Evidence) -> bool:
     languages are far from every sentence by embedding similarity, yet answerable."""
     names = question_names(question)
     return any(mentions(src.paper_text, k) for src in evidence.sources for k in names)
+
+
+def reading(evidence: ev.Evidence) -> Progress:
+    """The papers the model is about to be shown, for a reader to look at meanwhile."""
+    papers = [
+        PaperRef(doc_id=src.doc.doc_id, title=src.title, name=paper_name(src.title, src.doc.abstract), year=src.doc.year,
+                 source=src.doc.source)
+        for src in evidence.sources
+    ]
+    return Progress(step="reading", message=f"Reading {len(papers)} paper{'s' if len(papers) != 1 else ''}", papers=papers)
 
 
 def closest(evidence: ev.Evidence) -> list[ev.Source]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from ..display import paper_name
-from ..models import Answer, Citation, PaperRef
+from ..models import Answer, Citation, PaperRef, Progress
 from .evidence import Source
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ DECLINE_TEXT = "The abstracts don't answer this question."
 CLOSEST = 3
 
 #: What answering streams: text pieces (verified sentences), then the final Answer.
-AnswerStream = Iterator[str | Answer]
+AnswerStream = Iterator[str | Answer | Progress]
 
 _END = re.compile(r"\s*([.!?]*)([\"”’')\]]*)\s*$")
 

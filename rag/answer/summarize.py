@@ -26,6 +26,7 @@ from ..retrieve.filters import SearchFilters
 from ..settings import Settings
 from . import budget
 from . import evidence as ev
+from .answerer import reading
 from .assemble import AnswerStream, citations, cite, declined
 from .support import judge
 from .text import STOPWORDS, sentences
@@ -91,6 +92,7 @@ class Summarizer:
         result.relevance = round(evidence.relevance, 4)
         # Papers whose best sentence is far from the topic are not part of its literature.
         evidence = ev.Evidence([src for src in evidence.sources if max(src.scores) >= s.abstain_threshold], evidence.relevance)
+        yield reading(evidence)
         if not evidence.sources:
             yield from declined(result, "no paper matches the topic closely enough", started)
             return

@@ -49,7 +49,7 @@ from ..assistant import Assistant
 from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError, one_line
 from ..inputs import AskInput, ChatInput, ExportInput, SearchInput, SummarizeInput
 from ..llm import Interruptible, Stopped
-from ..models import Answer, Citation, Document, Hit
+from ..models import Answer, Citation, Document, Hit, Progress
 from . import memory
 from .sessions import Sessions
 
@@ -482,7 +482,7 @@ class Stoppable:
     def __iter__(self) -> Stoppable:
         return self
 
-    def __next__(self) -> str | Answer:
+    def __next__(self) -> str | Answer | Progress:
         with self.step:
             return next(self.stream)
 
@@ -537,7 +537,7 @@ async def whole(turn: Stoppable, final: Callable[[Answer], dict], request: Reque
 
 
 def sse(
-    chunks: Iterator[str | Answer], final: Callable[[Answer], dict], first: dict | None = None, waiting: dict | None = None
+    chunks: Iterator[str | Answer | Progress], final: Callable[[Answer], dict], first: dict | None = None, waiting: dict | None = None
 ) -> EventSourceResponse:
     """Server-sent events from a stream of text pieces ending with the Answer."""
 
@@ -550,6 +550,8 @@ def sse(
             async for chunk in iterate_in_threadpool(chunks):
                 if isinstance(chunk, Answer):
                     yield {"event": "answer", "data": json.dumps(final(chunk), ensure_ascii=False)}
+                elif isinstance(chunk, Progress):
+                    yield {"event": "progress", "data": chunk.model_dump_json()}
                 else:
                     yield {"event": "text", "data": json.dumps({"text": chunk}, ensure_ascii=False)}
         except RagError as exc:  # the status line is already sent: report in-band

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rag.answer.answerer import DECLINE_TEXT
+from rag.models import Progress
 from rag.testing import FakeLLM
 
 from ..helpers import write
@@ -82,10 +83,15 @@ def test_prompt_injection_in_an_abstract_changes_nothing(build, tmp_path):
 def test_stream_yields_sentences_then_the_answer(build):
     llm = FakeLLM(["TinyBERT is 7.5x smaller and 9.4x faster on inference. TinyBERT achieves comparable results with BERT in GLUE datasets."])
     chunks = list(build(llm).ask_stream(QUESTION))
-    *texts, final = chunks
+    steps = [c for c in chunks if isinstance(c, Progress)]
+    *texts, final = [c for c in chunks if not isinstance(c, Progress)]
     assert all(isinstance(t, str) for t in texts) and len(texts) == 2
     assert "".join(texts).strip() == final.text
     assert_well_cited(final)
+    # what a reader waits for comes first: the papers being read, before any sentence
+    assert [s.step for s in steps] == ["searching", "reading", "writing"]
+    assert chunks.index(steps[-1]) < chunks.index(texts[0])
+    assert {c.doc_id for c in final.citations} <= {p.doc_id for p in steps[1].papers} and all(p.name for p in steps[1].papers)
 
 
 def test_prompt_fits_a_small_context_window(build):

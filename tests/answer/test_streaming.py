@@ -4,7 +4,7 @@ stops early stops the model."""
 from __future__ import annotations
 
 from rag.llm import Completion, Usage
-from rag.models import Answer
+from rag.models import Answer, Progress
 from rag.testing import FakeLLM
 
 QUESTION = "Is TinyBERT smaller and faster than BERT on inference?"  # not a quantity question: nothing is held back
@@ -52,6 +52,9 @@ def test_the_answer_stream_is_driven_by_its_reader(build):
     stream = build(llm).ask_stream(QUESTION)
     assert llm.produced == 0  # nothing runs before the first read
     first = next(stream)
+    while isinstance(first, Progress):  # the steps before the text: searching, reading, writing
+        assert llm.produced == 0
+        first = next(stream)
     assert isinstance(first, str) and first.startswith("TinyBERT is 7.5x smaller")
     assert 0 < llm.produced < len(REPLY.split())
     stream.close()  # the reader goes away
@@ -60,7 +63,7 @@ def test_the_answer_stream_is_driven_by_its_reader(build):
 
 def test_reading_to_the_end_gives_the_same_answer_as_ask(build):
     a = build(SpyLLM(REPLY))
-    *pieces, final = a.ask_stream(QUESTION)
+    *pieces, final = [p for p in a.ask_stream(QUESTION) if not isinstance(p, Progress)]
     assert isinstance(final, Answer) and "".join(pieces).strip() == final.text
     assert final == a.ask(QUESTION).model_copy(update={"timings": final.timings})
     assert "first_text_s" in final.timings and final.completion_tokens == len(REPLY.split())

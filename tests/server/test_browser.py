@@ -479,9 +479,7 @@ def test_streaming_order_from_the_server(browser, slow_url):
     order = page.evaluate("window.__order")
     assert "sentence" in order
     assert_no_policy_violations(page)
-    if "papers" not in order:
-        pytest.xfail("the server sends no progress 'reading' event with the papers yet")
-    assert order.index("papers") < order.index("sentence")
+    assert "papers" in order and order.index("papers") < order.index("sentence")
 
 
 def test_the_highlight_is_exactly_the_citations_quotes(browser, base_url):
