@@ -124,13 +124,15 @@ def search(
     k: int | None = typer.Option(None, "--k", "-k", help="Number of results (default RAG_TOP_K)."),
     year_min: int | None = typer.Option(None, help="Only papers from this year on."),
     year_max: int | None = typer.Option(None, help="Only papers up to this year."),
+    dated_only: bool = typer.Option(False, "--dated-only", help="With a year filter, leave out papers without a year (kept by default)."),
     source: str | None = typer.Option(None, help="Only papers from this source file (name)."),
     mode: str = typer.Option("hybrid", help="hybrid, bm25 or dense."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
     """Hybrid BM25 + dense search over the stored abstracts."""
     try:
-        hits = _assistant().search(query, k=k, filters=filter_values(year_min=year_min, year_max=year_max, source=source), mode=mode)
+        filters = filter_values(year_min=year_min, year_max=year_max, source=source, include_undated=False if dated_only else None)
+        hits = _assistant().search(query, k=k, filters=filters, mode=mode)
     except RagError as exc:
         _fail(str(exc))
         return
@@ -206,6 +208,7 @@ def ask(
     k: int | None = typer.Option(None, "--k", "-k", help="Documents to draw evidence from (default RAG_EVIDENCE_DOCS)."),
     year_min: int | None = typer.Option(None, help="Only papers from this year on."),
     year_max: int | None = typer.Option(None, help="Only papers up to this year."),
+    dated_only: bool = typer.Option(False, "--dated-only", help="With a year filter, leave out papers without a year (kept by default)."),
     source: str | None = typer.Option(None, help="Only papers from this source file (name)."),
     show_removed: bool = typer.Option(False, "--show-removed", help="Also print sentences removed as unsupported."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
@@ -213,7 +216,7 @@ def ask(
     """A cited answer from the abstracts, streamed as each sentence is verified."""
     try:
         a = _assistant()
-        filters = filter_values(year_min=year_min, year_max=year_max, source=source)
+        filters = filter_values(year_min=year_min, year_max=year_max, source=source, include_undated=False if dated_only else None)
         _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
     except RagError as exc:
         _fail(str(exc))
@@ -225,12 +228,14 @@ def summarize(
     k: int | None = typer.Option(None, "--k", "-k", help="Papers to cover (default RAG_SUMMARY_DOCS)."),
     year_min: int | None = typer.Option(None, help="Only papers from this year on."),
     year_max: int | None = typer.Option(None, help="Only papers up to this year."),
+    dated_only: bool = typer.Option(False, "--dated-only", help="With a year filter, leave out papers without a year (kept by default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured summary as JSON."),
 ) -> None:
     """A cited literature summary, papers grouped by approach, with a reference list."""
     try:
         a = _assistant()
-        _stream_answer(a.summarize_stream(topic, k=k, filters=filter_values(year_min=year_min, year_max=year_max)), as_json, False)
+        filters = filter_values(year_min=year_min, year_max=year_max, include_undated=False if dated_only else None)
+        _stream_answer(a.summarize_stream(topic, k=k, filters=filters), as_json, False)
     except RagError as exc:
         _fail(str(exc))
 

@@ -245,6 +245,7 @@ Query = Annotated[str, Field(description="What to look for, in natural language 
 Question = Annotated[str, Field(description="The question, in natural language.")]
 YearMin = Annotated[int | None, Field(description="Only papers from this year on.")]
 YearMax = Annotated[int | None, Field(description="Only papers up to this year.")]
+Undated = Annotated[bool, Field(description="With a year filter, keep papers without a year (default true).")]
 
 
 def _tool(server: MCPServer):
@@ -309,11 +310,12 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         k: Annotated[int, Field(description=f"Number of hits to return ({SEARCH_K}).")] = 5,
         year_min: YearMin = None,
         year_max: YearMax = None,
+        include_undated: Undated = True,
     ) -> Annotated[CallToolResult, SearchResult]:
         """Hybrid (BM25 + dense) search over the paper abstracts. Returns the best matching
         passages, best first, each with its paper's doc_id, title and year. Use it to find
         papers; use `ask` for an answer and `get_document` for a paper's full abstract."""
-        filters = filter_values(year_min=year_min, year_max=year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max, include_undated=None if include_undated else False)
         hits = lazy.run(lambda a: a.search(query, k=k, filters=filters))
         out = SearchResult(query=query, hits=[_hit_out(h) for h in hits])
         return _result(out, _search_text(out))
@@ -324,13 +326,14 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         k: Annotated[int | None, Field(description=f"Papers to draw evidence from ({ASK_K}; default from settings).")] = None,
         year_min: YearMin = None,
         year_max: YearMax = None,
+        include_undated: Undated = True,
     ) -> Annotated[CallToolResult, AnswerOut]:
         """Answer a question from the abstracts, with citations. Every claim in `text` ends
         with markers like [1] that map to the entry with that `n` in `citations` (doc_id,
         title, year and the quoted evidence); pass a doc_id to `get_document` to read the
         paper. If the abstracts do not answer the question, `abstained` is true and `text`
         says so: do not treat that as an answer."""
-        filters = filter_values(year_min=year_min, year_max=year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max, include_undated=None if include_undated else False)
         out = _answer_out(lazy.run(lambda a: a.ask(question, k=k, filters=filters)))
         return _result(out, _answer_text(out))
 
@@ -340,11 +343,12 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
         k: Annotated[int | None, Field(description=f"Papers to cover ({SUMMARY_K}; default from settings).")] = None,
         year_min: YearMin = None,
         year_max: YearMax = None,
+        include_undated: Undated = True,
     ) -> Annotated[CallToolResult, AnswerOut]:
         """A cited literature summary of the papers on a topic, grouped by approach. Same
         shape as `ask`: markers [n] in `text` map to `citations`; `abstained` is true when
         no paper matches the topic closely enough."""
-        filters = filter_values(year_min=year_min, year_max=year_max)
+        filters = filter_values(year_min=year_min, year_max=year_max, include_undated=None if include_undated else False)
         out = _answer_out(lazy.run(lambda a: a.summarize(topic, k=k, filters=filters)))
         return _result(out, _answer_text(out))
 

@@ -22,10 +22,12 @@ def test_ingest_search_document_info_as_json(tmp_path, corpus_copy):
     report = json.loads(result.stdout)
     assert report["added"] == 307 and report["duplicates"] == 2
 
-    result = rag(tmp_path, "search", "word sense disambiguation", "-k", "3", "--year-min", "2019", "--json")
+    result = rag(tmp_path, "search", "word sense disambiguation", "-k", "3", "--year-min", "2019", "--dated-only", "--json")
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)
     assert len(hits) == 3 and all(h["year"] >= 2019 for h in hits)
+    result = rag(tmp_path, "search", "word sense disambiguation", "-k", "5", "--year-min", "2019", "--json")
+    assert any(h["year"] is None for h in json.loads(result.stdout))  # undated papers are kept unless --dated-only
 
     result = rag(tmp_path, "document", hits[0]["doc_id"], "--json")
     assert json.loads(result.stdout)["doc_id"] == hits[0]["doc_id"]

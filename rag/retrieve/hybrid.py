@@ -71,13 +71,17 @@ class HybridRetriever:
     def dense(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
         if self.store.count() == 0:
             return []
+        later = filters is not None and filters.by_year and filters.include_undated  # see SearchFilters.to_llama
         retriever = VectorIndexRetriever(
             self._index,
-            similarity_top_k=n,
+            similarity_top_k=n * 3 if later else n,
             filters=filters.to_llama() if filters else None,
         )
         with self.store.checked("dense search"):
-            return retriever.retrieve(query)
+            found = retriever.retrieve(query)
+        if later and filters is not None:
+            found = [r for r in found if filters.keeps(r.node.metadata.get("year"))][:n]
+        return found
 
     def sparse(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
         return self.bm25.search(query, n, filters)

@@ -27,10 +27,15 @@ def test_each_mode_finds_an_exact_title(loaded, mode):
     assert hits[0].title.startswith("GlossBERT")
 
 
-def test_year_range_filter(loaded):
-    hits = loaded.search("language models", k=20, filters={"year_min": 2020, "year_max": 2022})
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_year_range_filter_keeps_undated_papers_unless_asked_not_to(loaded, mode):
+    dated_only = {"year_min": 2020, "year_max": 2022, "include_undated": False}
+    hits = loaded.search("language models", k=20, filters=dated_only, mode=mode)
     assert hits and all(h.year is not None and 2020 <= h.year <= 2022 for h in hits)
-    assert not loaded.search("language models", filters=SearchFilters(year_min=2031))
+    assert not loaded.search("language models", filters=SearchFilters(year_min=2031, include_undated=False), mode=mode)
+    # by default a paper without a year is kept (most scraped pages state none), a dated one out of range is not
+    hits = loaded.search("language models", k=20, filters={"year_min": 2020, "year_max": 2022}, mode=mode)
+    assert any(h.year is None for h in hits) and all(h.year is None or 2020 <= h.year <= 2022 for h in hits)
 
 
 def test_source_filter_by_file_name(loaded):

@@ -42,8 +42,11 @@ def test_health_info_and_openapi(client):
 
 
 def test_search_with_filters(client):
-    hits = client.post("/search", json={"query": "word sense disambiguation", "k": 3, "filters": {"year_min": 2019}}).json()
+    dated = {"year_min": 2019, "include_undated": False}
+    hits = client.post("/search", json={"query": "word sense disambiguation", "k": 3, "filters": dated}).json()
     assert len(hits) == 3 and all(h["year"] >= 2019 for h in hits)
+    kept = client.post("/search", json={"query": "word sense disambiguation", "k": 5, "filters": {"year_min": 2019}}).json()
+    assert any(h["year"] is None for h in kept) and all(h["year"] is None or h["year"] >= 2019 for h in kept)
     doc = client.get(f"/documents/{hits[0]['doc_id']}").json()
     assert doc["doc_id"] == hits[0]["doc_id"] and doc["abstract"]
 
