@@ -84,8 +84,9 @@ def test_one_store_read_gathers_every_document_of_an_answer(build, monkeypatch):
 
 
 def test_a_summary_streams_its_lines_then_the_answer(build):
-    *pieces, final = build(FakeLLM(["Speculative decoding has been proposed as a solution for LLM inference acceleration."])).summarize_stream(
+    reading, *pieces, final = build(FakeLLM(["Speculative decoding has been proposed as a solution for LLM inference acceleration."])).summarize_stream(
         "speculative decoding", k=4
     )
+    assert isinstance(reading, Progress) and reading.step == "reading" and reading.papers  # the papers first
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert "".join(pieces).strip() == final.text
