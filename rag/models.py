@@ -22,6 +22,8 @@ class Document(BaseModel):
     source: str = Field(description="Where it came from: 'file:line'.")
     also_in: list[str] = Field(default_factory=list, description="Other places the same paper was seen.")
     name: str = Field("", description="How to call it: the title, or an untitled paper's first words (set on output).")
+    doi: str | None = Field(None, description="DOI, when the record states one.")
+    url: str | None = Field(None, description="A link to the paper, when the record gives one (an arXiv id becomes its abs page).")
 
     @property
     def source_file(self) -> str:
@@ -75,7 +77,10 @@ class Citation(BaseModel):
     title: str = ""
     name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
+    authors: list[str] | None = None
     source: str = ""
+    doi: str | None = None
+    url: str | None = None
     quote: str = Field("", description="The evidence sentence(s) of this paper that support the answer's claims, verbatim.")
     quotes: list[str] = Field(
         default_factory=list, description="The same sentences one by one, each verbatim as the model was shown it (for highlighting)."

@@ -343,6 +343,8 @@ def _document(doc_id: str, chunks: list[tuple[dict, str]]) -> Document:
         year=meta.get("year"),
         source=meta.get("source", ""),
         also_in=meta["also_in"].split(" | ") if meta.get("also_in") else [],
+        doi=meta.get("doi"),
+        url=meta.get("url"),
     )
 
 

@@ -53,3 +53,22 @@ def test_assistant_export_names_an_unknown_id(assistant, corpus_copy):
     assert str(caught.value) == "doc_ids: no stored document 'nope'"
     with pytest.raises(InputError):
         assistant.export([doc_id], "endnote")
+
+
+def test_a_records_doi_and_link_are_kept_and_exported(assistant, tmp_path):
+    import json
+
+    rows = [
+        {"title": "Paper With DOI", "abstract": "We propose a method with a digital object identifier.", "doi": "https://doi.org/10.1234/abc.5"},
+        {"title": "Paper On arXiv", "abstract": "We propose a method posted as a preprint on arXiv.", "arxiv_id": "2401.01234v2"},
+        {"title": "Paper With Junk", "abstract": "We propose a method whose record has a broken link.", "url": "javascript:alert(1)", "doi": "nope"},
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assistant.ingest([path])
+    docs = {d.title: d for d in (assistant.document(h.doc_id) for h in assistant.search("We propose a method", k=10)) if d}
+    assert (docs["Paper With DOI"].doi, docs["Paper With DOI"].url) == ("10.1234/abc.5", "https://doi.org/10.1234/abc.5")
+    assert docs["Paper On arXiv"].url == "https://arxiv.org/abs/2401.01234v2"
+    assert docs["Paper With Junk"].doi is None and docs["Paper With Junk"].url is None
+    text = assistant.export([docs["Paper With DOI"].doc_id], "bibtex")
+    assert bibtexparser.parse_string(text).entries[0].fields_dict["doi"].value == "10.1234/abc.5"

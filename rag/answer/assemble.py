@@ -52,7 +52,7 @@ def citations(
             out.append(
                 Citation(
                     n=n, doc_id=doc_id, title=src.title, name=paper_name(src.title, src.doc.abstract), year=src.doc.year,
-                    source=src.doc.source,
+                    authors=src.doc.authors, source=src.doc.source, doi=src.doc.doi, url=src.doc.url,
                     quote=" ".join(chosen), quotes=chosen,
                 )
             )

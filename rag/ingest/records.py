@@ -35,6 +35,8 @@ def make_document(
     title: str = "",
     authors: list[str] | None = None,
     year: int | None = None,
+    doi: str | None = None,
+    url: str | None = None,
 ) -> Document:
     abstract = clean(abstract)
     authors = [clean(a) for a in authors if clean(a)] if authors else None
@@ -44,5 +46,7 @@ def make_document(
         abstract=abstract,
         authors=authors or None,
         year=year,
+        doi=doi,
+        url=url,
         source=source,
     )

@@ -49,6 +49,30 @@ def _year(value: object) -> int | None:
     return year
 
 
+_DOI = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)?(10\.\d{4,9}/\S{1,200})$", re.I)
+_ARXIV = re.compile(r"^(?:arxiv:\s*)?(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)$", re.I)
+
+
+def _links(fields: dict) -> dict[str, str]:
+    """The record's DOI and link, when well formed (a malformed one is left out, not
+    rejected: the abstract is what matters). An arXiv id becomes its abs page."""
+    out: dict[str, str] = {}
+    doi = fields.get("doi")
+    if isinstance(doi, str) and (m := _DOI.match(doi.strip())):
+        out["doi"] = m.group(1)
+    for key in ("url", "link", "href"):
+        url = fields.get(key)
+        if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")) and len(url.strip()) <= 500:
+            out["url"] = url.strip()
+            break
+    arxiv = fields.get("arxiv_id") or fields.get("arxiv")
+    if "url" not in out and isinstance(arxiv, str) and (m := _ARXIV.match(arxiv.strip())):
+        out["url"] = f"https://arxiv.org/abs/{m.group(1)}"
+    if "url" not in out and "doi" in out:
+        out["url"] = f"https://doi.org/{out['doi']}"
+    return out
+
+
 def _record(fields: dict, source: str, max_chars: int, result: ParseResult) -> None:
     try:
         if not isinstance(fields, dict):
@@ -69,6 +93,7 @@ def _record(fields: dict, source: str, max_chars: int, result: ParseResult) -> N
                 authors=_authors(lowered.get("authors")),
                 year=_year(lowered.get("year")),
                 source=source,
+                **_links(lowered),
             )
         )
     except ValueError as exc:
