@@ -93,6 +93,11 @@ class Assistant:
         return self._llm
 
     @property
+    def llm_loaded(self) -> bool:
+        """Whether the LLM is built (loaded, for the embedded model); reading this loads nothing."""
+        return self._llm is not None
+
+    @property
     def store(self) -> Store:
         if self._store is None:
             from .store import Store

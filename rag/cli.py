@@ -174,16 +174,19 @@ def _print_answer_tail(answer: Answer, show_removed: bool) -> None:
 
 def _stream_answer(chunks: Iterable[str | Answer | Step], as_json: bool, show_removed: bool) -> Answer:
     answer = None
+    # What the wait is for, as a transient dim line on an interactive stderr, until the
+    # first sentence: drawn after it, the status would share the sentence's line and wipe it.
     status = err.status("", spinner="dots") if not as_json and err.is_terminal else None
     try:
         for chunk in chunks:
             if isinstance(chunk, Step):
-                if status is not None:  # a transient line on the terminal: what the wait is for
+                if status is not None:
                     status.update(f"[dim]{lit(chunk.message)}[/]")
                     status.start()
                 continue
             if status is not None:
                 status.stop()
+                status = None  # from here on the terminal is the answer's
             if isinstance(chunk, Answer):
                 answer = chunk
             elif not as_json:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from pylatexenc.latex2text import LatexNodes2Text
 
-from .models import Answer, Citation, Document, Hit, PaperRef
+from .models import Answer, Citation, Document, Hit, PaperRef, Progress
 
 _MATH = re.compile(r"\$([^$\n]{1,120}?)\$")
 _ESCAPED = re.compile(r"\\([%&#_$])")
@@ -99,14 +99,22 @@ def answer(a: Answer) -> Answer:
 
 
 def stream(items: Iterator) -> Iterator:
-    """An answer stream with its sentences and its final Answer as people read them."""
-    for item in items:
-        if isinstance(item, str):
-            yield plain(item)
-        elif isinstance(item, Answer):
-            yield answer(item)
-        else:
-            yield item
+    """An answer stream with its sentences, the papers of its progress steps and its final
+    Answer as people read them. Closing it closes ``items`` (the model stops)."""
+    try:
+        for item in items:
+            if isinstance(item, str):
+                yield plain(item)
+            elif isinstance(item, Answer):
+                yield answer(item)
+            elif isinstance(item, Progress) and item.papers:
+                yield item.model_copy(update={"papers": [paper(p) for p in item.papers]})
+            else:
+                yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def hit(h: Hit) -> Hit:

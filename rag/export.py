@@ -15,7 +15,7 @@ import bibtexparser
 import rispy
 from bibtexparser import model
 
-from .models import Answer, Document
+from .models import Answer, Citation, Document
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _STOP = {"a", "an", "the", "on", "of", "for", "in", "to", "and", "with", "towards", "toward", "via", "is", "are"}
@@ -108,13 +108,23 @@ def ris(docs: list[Document]) -> str:
     return rispy.dumps(records, implementation=_RisWriter)
 
 
+#: Authors a reference line names before "et al.".
+AUTHORS_SHOWN = 3
+
+
+def reference_line(c: Citation) -> str:
+    """``[n] Name (year). Authors. link``: the link is the DOI's page or the record's URL;
+    a paper with neither is found by where it was ingested from and its doc_id."""
+    line = f"[{c.n}] {c.name or c.title or '(untitled)'} ({c.year or 'year unknown'})."
+    if c.authors:
+        names = ", ".join(c.authors[:AUTHORS_SHOWN]) + (" et al." if len(c.authors) > AUTHORS_SHOWN else "")
+        line += f" {names.rstrip('.')}."
+    link = f"https://doi.org/{c.doi}" if c.doi else c.url
+    return f"{line} {link or f'{c.source} · {c.doc_id}'}"
+
+
 def _reference_lines(answer: Answer) -> list[str]:
-    lines = []
-    for c in answer.citations:
-        year = f" ({c.year})" if c.year else ""
-        title = c.title or (c.quote[:60] + "…" if c.quote else "(untitled)")
-        lines.append(f"[{c.n}] {title}{year}. {c.source} · {c.doc_id}")
-    return lines
+    return [reference_line(c) for c in answer.citations]
 
 
 def markdown(answer: Answer) -> str:

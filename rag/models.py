@@ -95,6 +95,8 @@ class PaperRef(BaseModel):
     name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
     source: str = ""
+    authors: list[str] | None = None
+    n: int | None = Field(None, description="The marker [n] this paper has, or will have if cited, when known already (else null).")
 
 
 class Progress(BaseModel):

@@ -180,3 +180,29 @@ def test_doctor_names_a_damaged_bm25_index_and_reindex_mends_it(tmp_path):
     assert result.exit_code == 1 and "BM25 index: fails its checksums" in result.stdout and "rag reindex" in result.stdout
     assert "rebuilt from the store: 1 chunks" in rag(tmp_path, "reindex").stdout
     assert rag(tmp_path, "doctor").exit_code == 0
+
+
+def test_progress_is_a_transient_status_line_until_the_first_sentence(monkeypatch, capsys):
+    import io
+
+    from rich.console import Console
+
+    from rag import cli
+    from rag.models import Answer, Progress
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=terminal, force_terminal=True, width=80))
+    stream = [
+        Progress(step="searching", message="Searching the papers…"),
+        Progress(step="reading", message="Reading 2 papers"),
+        "TinyBERT is small [1]. ",
+        Progress(step="checking", message="Checking each sentence against its source"),
+        Answer(question="q", text="TinyBERT is small [1]."),
+    ]
+    cli._stream_answer(iter(stream), False, False)
+    assert capsys.readouterr().out.startswith("TinyBERT is small [1]. \n")  # progress never reaches stdout
+    shown = terminal.getvalue()
+    assert "Reading 2 papers" in shown and "Checking" not in shown  # nothing is drawn over the answer's line
+    monkeypatch.setattr(cli, "err", Console(file=io.StringIO(), force_terminal=True, width=80))
+    cli._stream_answer(iter(stream), True, False)
+    assert json.loads(capsys.readouterr().out)["text"] == "TinyBERT is small [1]."  # --json: the answer only

@@ -51,3 +51,18 @@ def test_answers_and_documents_read_plain_while_the_store_keeps_the_latex(assist
     assert "\\" not in answer.text and "$" not in answer.text
     for c in answer.citations:
         assert c.name and all(q in doc.abstract for q in c.quotes if c.doc_id == doc.doc_id)  # the page highlights them
+
+
+def test_a_cleaned_quote_is_found_in_the_cleaned_abstract():
+    """The page highlights a citation's quotes inside the abstract from /documents/{id}:
+    both are cleaned by ``plain``, sentence by sentence or whole, and still match."""
+    from rag.answer.text import sentences
+
+    abstract = (
+        "We study drafting with $\\alpha$-decay schedules. Our drafter is only 1.64\\% of the target's size. "
+        "It speeds decoding up 2.4$\\times$ and costs $5 per run, see \\url{https://example.org/code}."
+    )
+    shown = plain(abstract)
+    assert "\\" not in shown and "α-decay" in shown and "2.4×" in shown and "$5" in shown
+    for sentence in sentences(abstract):
+        assert plain(sentence) in shown, sentence

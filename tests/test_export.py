@@ -7,7 +7,7 @@ import pytest
 import rispy
 
 from rag.errors import InputError
-from rag.export import bibtex, cite_key, markdown, ris
+from rag.export import bibtex, cite_key, markdown, plain_text, reference_line, ris
 from rag.models import Answer, Citation, Document
 
 DOCS = [
@@ -40,8 +40,18 @@ def test_cite_keys_fall_back_to_the_doc_id():
 
 
 def test_markdown_lists_the_references_after_the_answer():
-    answer = Answer(question="q", text="X is fast [1].", citations=[Citation(n=1, doc_id="a1", title="T", year=2021, source="s:1")])
+    answer = Answer(question="q", text="X is fast [1].", citations=[Citation(n=1, doc_id="a1", title="T", name="T", year=2021, source="s:1")])
     assert markdown(answer) == "X is fast [1].\n\n**References**\n\n- [1] T (2021). s:1 · a1\n"
+
+
+def test_a_reference_line_is_name_year_authors_link():
+    authors = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"]
+    doi = Citation(n=2, doc_id="a1", title="T", name="T", year=2021, authors=authors[:2], doi="10.1234/x", url="https://x.org/p")
+    assert reference_line(doi) == "[2] T (2021). Ada Lovelace, Alan Turing. https://doi.org/10.1234/x"
+    many = Citation(n=3, doc_id="b2", name="We propose X…", authors=authors, url="https://arxiv.org/abs/2401.01234")
+    assert reference_line(many) == "[3] We propose X… (year unknown). Ada Lovelace, Alan Turing, Grace Hopper et al. https://arxiv.org/abs/2401.01234"
+    answer = Answer(question="q", text="X [2]. Y [3].", citations=[doi, many])
+    assert plain_text(answer).splitlines()[-2:] == [reference_line(doi), reference_line(many)]
 
 
 def test_assistant_export_names_an_unknown_id(assistant, corpus_copy):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .. import display
@@ -216,11 +216,12 @@ class Answerer:
         s = self.settings
         started = time.perf_counter()
         chat = chat or ChatContext()
+        yield searching()  # before the translation too: it asks the model
         query = self.in_english(chat.retrieval_query or question)
 
-        yield Progress(step="searching", message="Searching the papers…")
         evidence = self.gather(query, k or s.evidence_docs, filters, chat.papers)  # 1
-        yield reading(evidence)
+        if evidence.sources:
+            yield reading(evidence, chat.numbering)
         answer = Answer(
             question=question,
             text="",
@@ -258,6 +259,7 @@ class Answerer:
         if completion.first_token_s is not None:
             answer.timings["first_token_s"] = round(answer.timings["retrieve_s"] + completion.first_token_s, 4)
         answer.timings["llm_s"] = round(completion.total_s, 4)
+        yield checking()  # the last checks and additions (stage 5); held sentences come after
 
         for piece in self.complete(verifier, evidence, query, answer, named):  # 5
             if not hold:
@@ -404,11 +406,22 @@ def named_in_evidence(question: str, evidence: ev.Evidence) -> bool:
     return any(mentions(src.paper_text, k) for src in evidence.sources for k in names)
 
 
-def reading(evidence: ev.Evidence) -> Progress:
-    """The papers the model is about to be shown, for a reader to look at meanwhile."""
+def searching() -> Progress:
+    return Progress(step="searching", message="Searching the papers…")
+
+
+def checking() -> Progress:
+    """After the model has written: the last checks and additions (stage 5)."""
+    return Progress(step="checking", message="Checking each sentence against its source")
+
+
+def reading(evidence: ev.Evidence, numbering: Mapping[str, int] | None = None) -> Progress:
+    """The papers the model is about to be shown, for a reader to look at meanwhile, each
+    with the marker it has (``numbering``: a chat's papers keep theirs; a summary numbers
+    them all) when that is known before the answer is written."""
     papers = [
         PaperRef(doc_id=src.doc.doc_id, title=src.title, name=paper_name(src.title, src.doc.abstract), year=src.doc.year,
-                 source=src.doc.source)
+                 source=src.doc.source, authors=src.doc.authors, n=(numbering or {}).get(src.doc.doc_id))
         for src in evidence.sources
     ]
     return Progress(step="reading", message=f"Reading {len(papers)} paper{'s' if len(papers) != 1 else ''}", papers=papers)

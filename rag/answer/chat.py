@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from ..inputs import ChatInput
 from ..llm import LLM
-from ..models import Answer, Citation
+from ..models import Answer, Citation, Progress
 from ..prompts import render
-from .answerer import Answerer, ChatContext
+from .answerer import Answerer, ChatContext, searching
 from .assemble import AnswerStream, finish
 from .text import content_words
 
@@ -88,10 +88,13 @@ class Conversation:
         return self._turn(question)
 
     def _turn(self, question: str) -> AnswerStream:
+        yield searching()  # said before the rewrite of a follow-up, which asks the model
         standalone = self.rewrite(question)
         previous = [c.doc_id for c in self.turns[-1].answer.citations] if self.turns else []
         context = ChatContext(retrieval_query=standalone, numbering=self.numbering, papers=previous)
         for item in self.answerer.stream(question, chat=context):
+            if isinstance(item, Progress) and item.step == "searching":
+                continue  # said already
             if isinstance(item, Answer):
                 for c in item.citations:
                     self.bibliography.setdefault(c.n, c)

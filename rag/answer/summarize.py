@@ -19,14 +19,14 @@ import numpy as np
 from .. import display
 from ..embeddings import Embedder
 from ..llm import LLM, Message
-from ..models import Answer, RemovedSentence
+from ..models import Answer, Progress, RemovedSentence
 from ..prompts import render
 from ..retrieve import Retriever
 from ..retrieve.filters import SearchFilters
 from ..settings import Settings
 from . import budget
 from . import evidence as ev
-from .answerer import reading
+from .answerer import checking, reading, searching
 from .assemble import AnswerStream, citations, cite, declined
 from .support import judge
 from .text import STOPWORDS, sentences
@@ -87,22 +87,25 @@ class Summarizer:
         started = time.perf_counter()
         s = self.settings
         result = Answer(question=topic, text="", backend=self.llm.backend, model=self.llm.model)
+        yield searching()
         docs = self.retriever.documents(topic, k, filters)
         evidence = ev.select(topic, docs, self.embedder, max_sentences=len(docs), per_doc=1)
         result.relevance = round(evidence.relevance, 4)
         # Papers whose best sentence is far from the topic are not part of its literature.
         evidence = ev.Evidence([src for src in evidence.sources if max(src.scores) >= s.abstain_threshold], evidence.relevance)
-        yield reading(evidence)
+        numbering = {src.doc.doc_id: n for n, src in enumerate(evidence.sources, start=1)}  # retrieval rank
         if not evidence.sources:
             yield from declined(result, "no paper matches the topic closely enough", started)
             return
+        yield reading(evidence, numbering)  # every paper is listed and cited: its number is known now
 
-        numbering = {src.doc.doc_id: n for n, src in enumerate(evidence.sources, start=1)}  # retrieval rank
         parts: list[str] = []
 
         # 1. A verified overview from the model.
         messages, fitted = budget.fit(evidence, lambda e: prompt(e, topic), s.answer_max_tokens, self.llm.context_window)
+        yield Progress(step="writing", message="Writing the overview")
         completion = self.llm.complete(messages, max_tokens=s.answer_max_tokens).finish()
+        yield checking()
         result.prompt_tokens, result.completion_tokens = completion.prompt_tokens, completion.completion_tokens
         if completion.first_token_s is not None:
             result.timings["first_token_s"] = round(time.perf_counter() - started - completion.total_s + completion.first_token_s, 4)

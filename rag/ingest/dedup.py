@@ -36,7 +36,9 @@ def deduplicate(docs: list[Document], threshold: float) -> tuple[list[Document],
     duplicates = 0
     for doc in docs:
         if doc.doc_id in kept:
-            kept[doc.doc_id].also_in.append(doc.source)
+            first = kept[doc.doc_id]
+            first.also_in.append(doc.source)
+            first.doi, first.url = first.doi or doc.doi, first.url or doc.url  # a link one copy gives is kept
             duplicates += 1
         else:
             kept[doc.doc_id] = doc
@@ -71,6 +73,8 @@ def deduplicate(docs: list[Document], threshold: float) -> tuple[list[Document],
         keep.title = keep.title or drop.title
         keep.authors = keep.authors or drop.authors
         keep.year = keep.year or drop.year
+        keep.doi = keep.doi or drop.doi
+        keep.url = keep.url or drop.url
         keep.also_in.extend([drop.source, *drop.also_in])
         duplicates += 1
     return [d for k, d in enumerate(unique) if k not in merged_into], duplicates

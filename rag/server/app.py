@@ -249,8 +249,11 @@ def create_app(assistant: Assistant) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     async def health() -> dict:  # async: answered on the event loop, never behind queued answers
-        """Liveness; never requires the API key and never loads a model."""
-        return {"status": "ok", "version": __version__, "answers": queue.state()}
+        """Liveness; never requires the API key and never loads a model. ``model`` is
+        "loading" until the model is built (`rag serve` builds it before it listens;
+        otherwise the first answer does)."""
+        model_state = "ready" if original.llm_loaded else "loading"
+        return {"status": "ok", "version": __version__, "model": model_state, "answers": queue.state()}
 
     @guarded.get("/info", tags=["service"])
     def info() -> dict:

@@ -89,8 +89,9 @@ def test_stream_yields_sentences_then_the_answer(build):
     assert "".join(texts).strip() == final.text
     assert_well_cited(final)
     # what a reader waits for comes first: the papers being read, before any sentence
-    assert [s.step for s in steps] == ["searching", "reading", "writing"]
-    assert chunks.index(steps[-1]) < chunks.index(texts[0])
+    assert [s.step for s in steps] == ["searching", "reading", "writing", "checking"]
+    assert chunks.index(steps[1]) < chunks.index(texts[0])  # a quantity answer's sentences are held until checking ends
+    assert all(p.n is None for p in steps[1].papers)  # a first answer numbers papers as it cites them
     assert {c.doc_id for c in final.citations} <= {p.doc_id for p in steps[1].papers} and all(p.name for p in steps[1].papers)
 
 

@@ -60,3 +60,21 @@ def test_followup_detection():
     assert is_followup("and how much faster is it?")
     assert is_followup("What about its memory use?")
     assert not is_followup("Which papers study word sense disambiguation with BERT glosses?")
+
+
+def test_a_turn_says_it_is_searching_before_the_rewrite_and_shows_the_numbers_papers_keep(build):
+    from rag.models import Progress
+
+    llm = FakeLLM(reply=scripted)
+    conv = build(llm).conversation()
+    first = conv.ask("What is TinyBERT?")
+    calls = len(llm.calls)
+    stream = conv.ask_stream("How much faster is it?")
+    searching = next(stream)
+    assert isinstance(searching, Progress) and searching.step == "searching"
+    assert len(llm.calls) == calls  # said before the rewrite asks the model
+    chunks = list(stream)
+    steps = [c for c in chunks if isinstance(c, Progress)]
+    assert [s.step for s in steps][:2] == ["reading", "writing"]  # searching is not said twice
+    reading = steps[0]
+    assert any(p.doc_id == first.citations[0].doc_id and p.n == 1 for p in reading.papers)  # it keeps its [1]

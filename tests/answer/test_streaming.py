@@ -84,9 +84,14 @@ def test_one_store_read_gathers_every_document_of_an_answer(build, monkeypatch):
 
 
 def test_a_summary_streams_its_lines_then_the_answer(build):
-    reading, *pieces, final = build(FakeLLM(["Speculative decoding has been proposed as a solution for LLM inference acceleration."])).summarize_stream(
+    chunks = list(build(FakeLLM(["Speculative decoding has been proposed as a solution for LLM inference acceleration."])).summarize_stream(
         "speculative decoding", k=4
-    )
-    assert isinstance(reading, Progress) and reading.step == "reading" and reading.papers  # the papers first
+    ))
+    steps = [c for c in chunks if isinstance(c, Progress)]
+    *pieces, final = [c for c in chunks if not isinstance(c, Progress)]
+    assert [s.step for s in steps] == ["searching", "reading", "writing", "checking"]
+    assert chunks.index(steps[-1]) < chunks.index(pieces[0])  # the papers, and what the wait is for, first
+    reading = steps[1]
+    assert reading.papers and [p.n for p in reading.papers] == [c.n for c in final.citations]  # numbered before the text
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert "".join(pieces).strip() == final.text

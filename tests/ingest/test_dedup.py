@@ -34,3 +34,11 @@ def test_truncated_copy_merges_into_the_full_text():
 def test_different_papers_are_kept_apart():
     unique, dups = deduplicate([doc(ABSTRACT_A, "a"), doc(ABSTRACT_B, "b"), doc(ABSTRACT_C, "c")], 0.8)
     assert dups == 0 and len(unique) == 3
+
+
+def test_a_link_only_one_copy_gives_is_kept():
+    plain = doc(ABSTRACT_A, "a:1")
+    linked = make_document(abstract=ABSTRACT_A.lower(), source="b:1", doi="10.1234/x", url="https://x.org/a")
+    truncated = make_document(abstract=ABSTRACT_C[: len(ABSTRACT_C) * 2 // 3], source="c:1", url="https://arxiv.org/abs/2401.00001")
+    unique, _ = deduplicate([plain, linked, doc(ABSTRACT_C, "d:1"), truncated], 0.8)
+    assert [(d.doi, d.url) for d in unique] == [("10.1234/x", "https://x.org/a"), (None, "https://arxiv.org/abs/2401.00001")]

@@ -29,7 +29,8 @@ def events(response) -> list[tuple[str, dict]]:
 
 
 def test_health_info_and_openapi(client):
-    assert client.get("/health").json()["status"] == "ok"
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["model"] == "ready"  # the served assistant was given its model
     info = client.get("/info").json()
     assert info["documents"] == 307 and info["llm_backend"] == "fake"
     spec = client.get("/openapi.json").json()
@@ -69,6 +70,27 @@ def test_ask_streams_server_sent_events(client):
     (final,) = [d for e, d in got if e == "answer"]
     assert texts and "".join(texts).strip() == final["text"].strip()
     assert final["citations"] and got[-1][0] == "answer"
+
+
+def test_health_says_loading_until_the_model_is_built(served):
+    lazy = Assistant(served.settings, embedder=served.embedder)  # the model is built by the first answer
+    client = TestClient(create_app(lazy), base_url=LOOPBACK)
+    assert client.get("/health").json()["model"] == "loading"
+    assert not lazy.llm_loaded  # asking did not load it
+
+
+def test_a_stream_says_what_it_is_doing_before_its_text(client):
+    with client.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as response:
+        response.read()
+    got = events(response)
+    steps = [d for e, d in got if e == "progress"]
+    assert [s["step"] for s in steps] == ["searching", "reading", "writing", "checking"]
+    first_text = next(i for i, (e, _) in enumerate(got) if e == "text")
+    reading = next(i for i, (e, d) in enumerate(got) if e == "progress" and d["step"] == "reading")
+    assert reading < first_text
+    paper = got[reading][1]["papers"][0]
+    assert set(paper) == {"doc_id", "title", "name", "year", "source", "authors", "n"} and paper["name"]
+    assert set(steps[0]) == {"step", "message", "papers"} and steps[0]["message"]
 
 
 def test_chat_session_keeps_numbers_and_bibliography(client):
