@@ -16,7 +16,13 @@ from .models import Document
 from .offline import get_encoding
 
 # Metadata keys hidden from the embedding and from prompts (they are bookkeeping).
-_HIDDEN = ["doc_id", "authors", "year", "source", "source_file", "source_name", "also_in", "chunk", "n_chunks", "abstract", "doi", "url"]
+_HIDDEN = [
+    "doc_id", "authors", "year", "source", "source_file", "source_name", "also_in", "chunk", "n_chunks", "abstract",
+    "doi", "url", "arxiv_id", "cite_key", "venue",
+]
+
+
+IDENTIFIERS = ("doi", "url", "arxiv_id", "cite_key", "venue")  # stored when known
 
 
 def node_id(doc_id: str, chunk: int) -> str:
@@ -49,7 +55,7 @@ class Chunker:
             base["year"] = doc.year
         if doc.also_in:
             base["also_in"] = " | ".join(doc.also_in)
-        for key in ("doi", "url"):
+        for key in IDENTIFIERS:
             if value := getattr(doc, key):
                 base[key] = value
         nodes = []

@@ -110,6 +110,8 @@ def ingest(
         for key in ("files", "records", "added", "updated", "unchanged", "removed", "duplicates", "chunks_written"):
             table.add_row(key, str(getattr(report, key)))
         table.add_row("rejected", str(len(report.rejected)))
+        if report.no_abstract:
+            table.add_row("  of which without an abstract", str(report.no_abstract))
         out.print(table)
         for r in report.rejected:
             err.print(f"[yellow]rejected[/] {lit(r.where)}: {lit(r.reason)}", highlight=False)

@@ -46,7 +46,7 @@ def _unique_keys(docs: list[Document]) -> list[str]:
     keys: list[str] = []
     seen: dict[str, int] = {}
     for doc in docs:
-        key = cite_key(doc)
+        key = doc.cite_key or cite_key(doc)  # the key the paper came with, so existing \cite{} keep working
         seen[key] = seen.get(key, 0) + 1
         keys.append(key if seen[key] == 1 else f"{key}{chr(ord('a') + seen[key] - 2)}")
     return keys
@@ -75,9 +75,13 @@ def bibtex(docs: list[Document]) -> str:
         if doc.year:
             fields.append(model.Field("year", str(doc.year)))
         fields.append(model.Field("abstract", _braced(doc.abstract)))
+        if doc.venue:
+            fields.append(model.Field("journal", _braced(doc.venue)))
         for name in ("doi", "url"):
             if value := getattr(doc, name, None):
                 fields.append(model.Field(name, _braced(value)))
+        if doc.arxiv_id:
+            fields += [model.Field("eprint", doc.arxiv_id), model.Field("archiveprefix", "arXiv")]
         fields.append(model.Field("note", _braced(f"source: {doc.source}; doc_id {doc.doc_id}")))
         library.add(model.Entry("article", key, fields))
     return bibtexparser.write_string(library)
@@ -93,8 +97,10 @@ class _RisWriter(rispy.RisWriter):
 
 def ris(docs: list[Document]) -> str:
     records = []
-    for doc in docs:
-        record: dict = {"type_of_reference": "JOUR", "title": doc.title or doc.abstract[:80], "abstract": doc.abstract}
+    for doc, key in zip(docs, _unique_keys(docs)):
+        record: dict = {"type_of_reference": "JOUR", "id": key, "title": doc.title or doc.abstract[:80], "abstract": doc.abstract}
+        if doc.venue:
+            record["journal_name"] = doc.venue
         if doc.authors:
             record["authors"] = list(doc.authors)
         if doc.year:

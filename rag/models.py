@@ -24,6 +24,9 @@ class Document(BaseModel):
     name: str = Field("", description="How to call it: the title, or an untitled paper's first words (set on output).")
     doi: str | None = Field(None, description="DOI, when the record states one.")
     url: str | None = Field(None, description="A link to the paper, when the record gives one (an arXiv id becomes its abs page).")
+    arxiv_id: str | None = Field(None, description="arXiv identifier without version, when known.")
+    cite_key: str | None = Field(None, description="The citation key the record came with (BibTeX key, RIS ID), kept on export.")
+    venue: str | None = Field(None, description="Journal, proceedings or other venue, when the record names one.")
 
     @property
     def source_file(self) -> str:
@@ -62,6 +65,7 @@ class IngestReport(BaseModel):
     unchanged: int = 0
     removed: int = 0
     duplicates: int = 0
+    no_abstract: int = Field(0, description="Records without an abstract (each also listed in ``rejected``).")
     chunks_written: int = 0
     rejected: list[Rejection] = Field(default_factory=list)
     skipped_files: list[str] = Field(default_factory=list)
@@ -81,6 +85,8 @@ class Citation(BaseModel):
     source: str = ""
     doi: str | None = None
     url: str | None = None
+    arxiv_id: str | None = None
+    venue: str | None = None
     quote: str = Field("", description="The evidence sentence(s) of this paper that support the answer's claims, verbatim.")
     quotes: list[str] = Field(
         default_factory=list, description="The same sentences one by one, each verbatim as the model was shown it (for highlighting)."

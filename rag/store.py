@@ -49,6 +49,8 @@ class StoredDoc:
     title: str
     chunks_present: int
     chunks_expected: int
+    doi: str | None = None
+    arxiv_id: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -271,6 +273,8 @@ class Store:
                 title=metas[0].get("title", ""),
                 chunks_present=len({m.get("chunk") for m in metas}),
                 chunks_expected=int(metas[0].get("n_chunks", 1)),
+                doi=metas[0].get("doi"),
+                arxiv_id=metas[0].get("arxiv_id"),
             )
             for doc_id, metas in seen.items()
         }
@@ -286,6 +290,14 @@ class Store:
         if not source_files:
             return {}
         return self.stored_docs({"source_file": {"$in": source_files}})
+
+    def with_identifiers(self, dois: Iterable[str], arxiv_ids: Iterable[str]) -> dict[str, StoredDoc]:
+        """Stored documents whose DOI or arXiv id is among those given."""
+        out: dict[str, StoredDoc] = {}
+        for name, values in (("doi", list(dict.fromkeys(dois))), ("arxiv_id", list(dict.fromkeys(arxiv_ids)))):
+            for start in range(0, len(values), 500):
+                out.update(self.stored_docs({name: {"$in": values[start : start + 500]}}))
+        return out
 
     def get_document(self, doc_id: str) -> Document | None:
         return self.get_documents([doc_id]).get(doc_id)
@@ -345,6 +357,9 @@ def _document(doc_id: str, chunks: list[tuple[dict, str]]) -> Document:
         also_in=meta["also_in"].split(" | ") if meta.get("also_in") else [],
         doi=meta.get("doi"),
         url=meta.get("url"),
+        arxiv_id=meta.get("arxiv_id"),
+        cite_key=meta.get("cite_key"),
+        venue=meta.get("venue"),
     )
 
 

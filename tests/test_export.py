@@ -78,7 +78,7 @@ def test_a_records_doi_and_link_are_kept_and_exported(assistant, tmp_path):
     assistant.ingest([path])
     docs = {d.title: d for d in (assistant.document(h.doc_id) for h in assistant.search("We propose a method", k=10)) if d}
     assert (docs["Paper With DOI"].doi, docs["Paper With DOI"].url) == ("10.1234/abc.5", "https://doi.org/10.1234/abc.5")
-    assert docs["Paper On arXiv"].url == "https://arxiv.org/abs/2401.01234v2"
+    assert (docs["Paper On arXiv"].arxiv_id, docs["Paper On arXiv"].url) == ("2401.01234", "https://arxiv.org/abs/2401.01234")
     assert docs["Paper With Junk"].doi is None and docs["Paper With Junk"].url is None
     text = assistant.export([docs["Paper With DOI"].doc_id], "bibtex")
     assert bibtexparser.parse_string(text).entries[0].fields_dict["doi"].value == "10.1234/abc.5"

@@ -53,6 +53,7 @@ def citations(
                 Citation(
                     n=n, doc_id=doc_id, title=src.title, name=paper_name(src.title, src.doc.abstract), year=src.doc.year,
                     authors=src.doc.authors, source=src.doc.source, doi=src.doc.doi, url=src.doc.url,
+                    arxiv_id=src.doc.arxiv_id, venue=src.doc.venue,
                     quote=" ".join(chosen), quotes=chosen,
                 )
             )

@@ -1,5 +1,10 @@
 """Merge records that are the same paper.
 
+Records naming the same DOI or arXiv id are one paper (the same paper from a BibTeX
+export and from arXiv's metadata, whose abstracts differ in LaTeX and revisions),
+unless both have titles and the titles share too few words: a proceedings volume's
+DOI pasted into every entry of a .bib file must not merge different papers.
+
 Exact duplicates share a ``doc_id`` (the hash of the case/space/punctuation
 normalised abstract). Near duplicates (a re-scraped abstract with a changed word,
 or one page truncating what another shows in full) are found by word-shingle
@@ -30,19 +35,55 @@ def shingles(text: str) -> set[int]:
     return {hash(tuple(words[i : i + SHINGLE])) for i in range(len(words) - SHINGLE + 1)}
 
 
+TITLE_OVERLAP = 0.5  # share of title words two records with one identifier must have in common
+
+
+def identifiers(doc: Document) -> list[str]:
+    """The keys under which two records are the same paper."""
+    keys = [f"doi:{doc.doi.lower()}"] if doc.doi else []
+    return keys + [f"arxiv:{doc.arxiv_id.lower()}"] if doc.arxiv_id else keys
+
+
+def same_title(a: str, b: str) -> bool:
+    """Whether two titles can be the same paper's (an empty one can)."""
+    wa, wb = set(_WORD.findall(a.casefold())), set(_WORD.findall(b.casefold()))
+    if not wa or not wb:
+        return True
+    return len(wa & wb) / min(len(wa), len(wb)) >= TITLE_OVERLAP
+
+
+def merge(keep: Document, drop: Document, *, text: bool = True) -> None:
+    """Fold ``drop`` into ``keep``: the fuller abstract (when ``text``), and every field
+    only one of them has."""
+    if text and len(drop.abstract) > len(keep.abstract):
+        keep.abstract, keep.doc_id = drop.abstract, drop.doc_id
+    for name in ("title", "authors", "year", "doi", "url", "arxiv_id", "cite_key", "venue"):
+        if not getattr(keep, name):
+            setattr(keep, name, getattr(drop, name))
+    keep.also_in.extend([drop.source, *drop.also_in])
+
+
 def deduplicate(docs: list[Document], threshold: float) -> tuple[list[Document], int]:
     """Return the unique documents (first occurrence wins, longest text kept) and the duplicate count."""
     kept: dict[str, Document] = {}
     duplicates = 0
     for doc in docs:
         if doc.doc_id in kept:
-            first = kept[doc.doc_id]
-            first.also_in.append(doc.source)
-            first.doi, first.url = first.doi or doc.doi, first.url or doc.url  # a link one copy gives is kept
+            merge(kept[doc.doc_id], doc, text=False)
             duplicates += 1
         else:
             kept[doc.doc_id] = doc
-    unique = list(kept.values())
+    by_identifier: dict[str, Document] = {}
+    unique = []
+    for doc in kept.values():
+        first = next((f for key in identifiers(doc) if (f := by_identifier.get(key)) and same_title(f.title, doc.title)), None)
+        if first is not None:
+            merge(first, doc)
+            duplicates += 1
+            continue
+        for key in identifiers(doc):
+            by_identifier.setdefault(key, doc)
+        unique.append(doc)
 
     sets = [shingles(d.abstract) for d in unique]
     postings: dict[int, list[int]] = defaultdict(list)
@@ -67,14 +108,6 @@ def deduplicate(docs: list[Document], threshold: float) -> tuple[list[Document],
             if shared / union >= threshold or shared / smaller >= CONTAINMENT:
                 merged_into[j] = i
     for j, i in merged_into.items():
-        keep, drop = unique[i], unique[j]
-        if len(drop.abstract) > len(keep.abstract):  # keep the fuller text, first source
-            keep.abstract, keep.doc_id = drop.abstract, drop.doc_id
-        keep.title = keep.title or drop.title
-        keep.authors = keep.authors or drop.authors
-        keep.year = keep.year or drop.year
-        keep.doi = keep.doi or drop.doi
-        keep.url = keep.url or drop.url
-        keep.also_in.extend([drop.source, *drop.also_in])
+        merge(unique[i], unique[j])  # the fuller text, the first source
         duplicates += 1
     return [d for k, d in enumerate(unique) if k not in merged_into], duplicates

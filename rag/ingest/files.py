@@ -7,14 +7,52 @@ the reason; a missing path or a directory with nothing to read is an
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = {".txt": "raw", ".text": "raw", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+SUPPORTED = {
+    ".txt": "raw",
+    ".text": "raw",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".bib": "bibtex",
+    ".bibtex": "bibtex",
+    ".ris": "ris",
+}
+_BIBTEX_START = re.compile(r"^\s*(?:%[^\n]*\n\s*)*@[A-Za-z]+\s*[{(]")
+_RIS_START = re.compile(r"^\s*TY  - ", re.M)
+
+
+def detect(path: Path, text: str) -> str:
+    """The parser for a file: by its extension, corrected by its content where the two
+    disagree in a way that is certain (a ``.txt`` that is a BibTeX or RIS export, a
+    ``.jsonl`` holding one JSON array, a ``.json`` holding one object per line)."""
+    kind = SUPPORTED[path.suffix.lower()]
+    head = text[:4096]
+    if kind == "raw":
+        if _BIBTEX_START.match(head):
+            return "bibtex"
+        if _RIS_START.match(head) and re.search(r"^ER  -", text, re.M):
+            return "ris"
+    if kind == "jsonl" and head.lstrip().startswith("["):
+        return "json"
+    if kind == "json" and head.lstrip().startswith("{"):
+        first, _, rest = text.lstrip().partition("\n")
+        try:
+            one = json.loads(first)
+        except (json.JSONDecodeError, RecursionError):
+            return kind
+        if isinstance(one, dict) and rest.strip():
+            return "jsonl"
+    return kind
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[str]]:

@@ -21,14 +21,16 @@ from ..errors import InputError
 from ..models import Document, IngestReport, Rejection
 from ..settings import Settings
 from ..store import Store
-from .dedup import deduplicate
-from .files import SUPPORTED, discover, read_text
+from .bibtex import parse_bibtex
+from .dedup import deduplicate, identifiers, same_title
+from .files import detect, discover, read_text
 from .raw import ParseResult, parse_raw
-from .structured import parse_csv, parse_jsonl
+from .ris import parse_ris
+from .structured import parse_csv, parse_json, parse_jsonl
 
 log = logging.getLogger(__name__)
 
-PARSERS = {"raw": parse_raw, "jsonl": parse_jsonl, "csv": parse_csv}
+PARSERS = {"raw": parse_raw, "jsonl": parse_jsonl, "json": parse_json, "csv": parse_csv, "bibtex": parse_bibtex, "ris": parse_ris}
 WRITE_BATCH_DOCS = 64
 
 # progress(done, total) is called as documents are embedded and written.
@@ -51,7 +53,7 @@ def parse_file(path: Path, settings: Settings) -> ParseResult:
         return ParseResult(rejected=[Rejection(where=label, reason=exc.reason)])
     except OSError as exc:
         return ParseResult(rejected=[Rejection(where=label, reason=f"cannot read ({exc.strerror or exc})")])
-    result = PARSERS[SUPPORTED[path.suffix.lower()]](text, label, settings.max_record_chars)
+    result = PARSERS[detect(path, text)](text, label, settings.max_record_chars)
     if not result.documents and not result.rejected:
         result.rejected.append(Rejection(where=label, reason="no abstracts found in the file"))
     for line in result.unused:
@@ -68,6 +70,7 @@ def read_documents(paths: list[str | Path], settings: Settings, report: IngestRe
     for path in files:
         result = parse_file(path, settings)
         report.rejected.extend(result.rejected)
+        report.no_abstract += result.no_abstract
         docs.extend(result.documents)
         if result.documents or not result.rejected:
             labels.append(source_label(path))
@@ -95,13 +98,16 @@ def ingest(
     # Documents that these files used to hold but no longer do: replaced or gone.
     new_ids = {d.doc_id for d in unique}
     previous = {i: s for i, s in store.documents_from_files(parsed_files).items() if i not in new_ids}
+    todo = _not_stored_elsewhere(todo, stored, previous, store, report)
     by_title = {(s.source.rsplit(":", 1)[0], s.title): i for i, s in previous.items() if s.title}
     by_place = {s.source: i for i, s in previous.items()}
+    by_identifier = {k: i for i, s in previous.items() for k in _keys(s.doi, s.arxiv_id)}
     replaced: set[str] = set()
     for d in todo:
         if d.doc_id in stored:
             continue
         old = by_title.get((d.source_file, d.title)) if d.title else None
+        old = old or next((by_identifier[k] for k in identifiers(d) if k in by_identifier), None)
         old = old or by_place.get(d.source)
         if old and old not in replaced:
             replaced.add(old)
@@ -114,6 +120,36 @@ def ingest(
         _write(todo, partial, list(previous), settings, store, embedder, report, progress)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _keys(doi: str | None, arxiv_id: str | None) -> list[str]:
+    return identifiers(Document(doc_id="", abstract="", source="", doi=doi, arxiv_id=arxiv_id))
+
+
+def _not_stored_elsewhere(
+    todo: list[Document], stored: dict, previous: dict, store: Store, report: IngestReport
+) -> list[Document]:
+    """``todo`` without the papers the store already holds from another file under the
+    same DOI or arXiv id (the same paper, its abstract worded differently there)."""
+    new = [d for d in todo if d.doc_id not in stored]
+    dois = [d.doi.lower() for d in new if d.doi]
+    arxiv = [d.arxiv_id for d in new if d.arxiv_id]
+    if not dois and not arxiv:
+        return todo
+    known: dict[str, list] = {}
+    for doc_id, s in store.with_identifiers(dois, arxiv).items():
+        if doc_id not in previous:  # a file's own earlier version is an update, not a duplicate
+            for k in _keys(s.doi, s.arxiv_id):
+                known.setdefault(k, []).append(s)
+    kept = []
+    for d in todo:
+        twin = next((s for k in identifiers(d) for s in known.get(k, []) if same_title(s.title, d.title)), None)
+        if twin is not None and d.doc_id not in stored:
+            log.info("%s is already stored from %s (same DOI/arXiv id); not added again", d.source, twin.source)
+            report.duplicates += 1
+            continue
+        kept.append(d)
+    return kept
 
 
 def _write(

@@ -66,6 +66,7 @@ class ParseResult:
     documents: list[Document] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)  # "line N: text" of dropped lines
+    no_abstract: int = 0  # well-formed records without an abstract (also in ``rejected``)
 
 
 def _mostly_non_latin(line: str) -> bool:

@@ -1,4 +1,5 @@
-"""JSONL and CSV input with ``title``/``abstract``/``authors``/``year`` fields.
+"""JSONL, JSON and CSV input: generic ``title``/``abstract``/``authors``/``year`` records,
+or arXiv, OpenAlex and Semantic Scholar records in JSON (see :mod:`.scholarly`).
 
 A bad record is rejected as ``file:line: reason``, where ``line`` is the physical
 line the record starts on; the good records of the same file are still ingested.
@@ -18,86 +19,37 @@ from collections.abc import Iterator
 
 from ..models import Rejection
 from .raw import ParseResult
-from .records import make_document
+from .records import NoAbstract, from_fields
+from .scholarly import fields_of, records_in
 
-_YEAR = re.compile(r"(?:19|20)\d{2}")
 _NUMBER = re.compile(r"[\d\s.,:/+-]*\d[\d\s.,:/+-]*")  # "2020", "12.5", "2019-05-01"
 
 
-def _authors(value: object) -> list[str] | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, list):
-        return [str(a) for a in value if str(a).strip()]
-    return [a.strip() for a in re.split(r"\s*[;,]\s*|\s+and\s+", str(value)) if a.strip()]
-
-
-def _year(value: object) -> int | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"field 'year' must be a year, got {value!r}")
-    if isinstance(value, int):
-        year = value
-    else:
-        m = _YEAR.search(str(value))
-        if not m:
-            raise ValueError(f"field 'year' must be a year, got {value!r}")
-        year = int(m.group(0))
-    if not 1000 <= year <= 2999:
-        raise ValueError(f"field 'year' out of range: {year}")
-    return year
-
-
-_DOI = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)?(10\.\d{4,9}/\S{1,200})$", re.I)
-_ARXIV = re.compile(r"^(?:arxiv:\s*)?(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)$", re.I)
-
-
-def _links(fields: dict) -> dict[str, str]:
-    """The record's DOI and link, when well formed (a malformed one is left out, not
-    rejected: the abstract is what matters). An arXiv id becomes its abs page."""
-    out: dict[str, str] = {}
-    doi = fields.get("doi")
-    if isinstance(doi, str) and (m := _DOI.match(doi.strip())):
-        out["doi"] = m.group(1)
-    for key in ("url", "link", "href"):
-        url = fields.get(key)
-        if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")) and len(url.strip()) <= 500:
-            out["url"] = url.strip()
-            break
-    arxiv = fields.get("arxiv_id") or fields.get("arxiv")
-    if "url" not in out and isinstance(arxiv, str) and (m := _ARXIV.match(arxiv.strip())):
-        out["url"] = f"https://arxiv.org/abs/{m.group(1)}"
-    if "url" not in out and "doi" in out:
-        out["url"] = f"https://doi.org/{out['doi']}"
-    return out
-
-
-def _record(fields: dict, source: str, max_chars: int, result: ParseResult) -> None:
+def add_record(fields: dict, where: str, max_chars: int, result: ParseResult, label: str = "") -> None:
+    """Append the document ``fields`` describe to ``result``, or its rejection.
+    ``label`` names the record in the reason (a citation key, an id)."""
     try:
-        if not isinstance(fields, dict):
-            raise ValueError(f"expected an object with 'abstract', got {type(fields).__name__}")
-        lowered = {str(k).strip().lower(): v for k, v in fields.items()}
-        abstract = lowered.get("abstract")
-        if not isinstance(abstract, str) or not abstract.strip():
-            raise ValueError("missing or empty field 'abstract'")
-        if len(abstract) > max_chars:
-            raise ValueError(f"abstract is {len(abstract):,} characters, over the {max_chars:,} limit")
-        title = lowered.get("title") or ""
-        if not isinstance(title, str):
-            raise ValueError("field 'title' must be text")
-        result.documents.append(
-            make_document(
-                abstract=abstract,
-                title=title,
-                authors=_authors(lowered.get("authors")),
-                year=_year(lowered.get("year")),
-                source=source,
-                **_links(lowered),
-            )
-        )
+        result.documents.append(from_fields(fields, where, max_chars))
+    except NoAbstract as exc:
+        result.no_abstract += 1
+        result.rejected.append(Rejection(where=where, reason=f"{label}: {exc}" if label else str(exc)))
     except ValueError as exc:
-        result.rejected.append(Rejection(where=source, reason=str(exc)))
+        result.rejected.append(Rejection(where=where, reason=f"{label}: {exc}" if label else str(exc)))
+
+
+def _record(record: object, where: str, max_chars: int, result: ParseResult) -> None:
+    """One JSON record of any recognised service (arXiv, OpenAlex, Semantic Scholar) or generic."""
+    if not isinstance(record, dict):
+        result.rejected.append(Rejection(where=where, reason=f"expected an object with 'abstract', got {type(record).__name__}"))
+        return
+    try:
+        fields = fields_of(record)
+    except ValueError as exc:
+        result.rejected.append(Rejection(where=where, reason=str(exc)))
+        return
+    ident = record.get("id") or record.get("paperId")
+    label = f"record {str(ident)[:60]!r}" if isinstance(ident, str) and ident.strip() else ""
+    add_record(fields, where, max_chars, result, label)
 
 
 def parse_jsonl(text: str, source_name: str, max_record_chars: int) -> ParseResult:
@@ -112,7 +64,7 @@ def parse_jsonl(text: str, source_name: str, max_record_chars: int) -> ParseResu
         try:
             fields = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.rejected.append(Rejection(where=where, reason=f"malformed JSON ({exc.msg} at column {exc.colno})"))
+            result.rejected.append(Rejection(where=where, reason=f"malformed JSON ({exc.msg}, column {exc.colno})"))
             continue
         except RecursionError:  # e.g. 50,000 nested brackets: the line goes, the file's other lines stay
             result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read"))
@@ -201,5 +153,70 @@ def parse_csv(text: str, source_name: str, max_record_chars: int) -> ParseResult
         if reason:
             result.rejected.append(Rejection(where=where, reason=reason))
         else:
-            _record(dict(zip(header, row)), where, max_record_chars, result)
+            add_record({k: v for k, v in zip(header, row)}, where, max_record_chars, result)
     return result
+
+
+def parse_json(text: str, source_name: str, max_record_chars: int) -> ParseResult:
+    """A JSON document: a list of records, an API response wrapping one, or one record.
+    Each record is named by the line it starts on. A syntax error stops the reading
+    there (JSON cannot be resynchronised); the records before it are kept."""
+    result = ParseResult()
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0)
+    if text.startswith("[", pos):  # read the array element by element to know each one's line
+        pos = _skip(text, pos + 1)
+        counted, line = 0, 1  # newlines counted up to ``counted``: each element costs its own length
+        while pos < len(text) and text[pos] != "]":
+            line, counted = line + text.count("\n", counted, pos), pos
+            where = f"{source_name}:{line}"
+            try:
+                record, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                why = f"malformed JSON ({exc.msg}, column {exc.colno}); the rest of the file is not read"
+                result.rejected.append(Rejection(where=f"{source_name}:{exc.lineno}", reason=why))
+                return result
+            except RecursionError:
+                result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read; the rest of the file is not read"))
+                return result
+            _record(record, where, max_record_chars, result)
+            pos = _skip(text, pos)
+            if text.startswith(",", pos):
+                pos = _skip(text, pos + 1)
+            elif not text.startswith("]", pos):
+                line += text.count("\n", counted, pos)
+                why = "malformed JSON (expected ',' or ']'); the rest of the file is not read"
+                result.rejected.append(Rejection(where=f"{source_name}:{line}", reason=why))
+                return result
+        return result
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        result.rejected.append(Rejection(where=f"{source_name}:{exc.lineno}", reason=f"malformed JSON ({exc.msg}, column {exc.colno})"))
+        return result
+    except RecursionError:
+        result.rejected.append(Rejection(where=source_name, reason="JSON nested too deeply to read"))
+        return result
+    records = records_in(data)
+    if records is None:
+        result.rejected.append(Rejection(where=source_name, reason=f"expected a list of records or an object, got {type(data).__name__}"))
+        return result
+    for i, record in enumerate(records):
+        _record(record, f"{source_name}:{_line_of(text, record, i)}", max_record_chars, result)
+    return result
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _line_of(text: str, record: object, index: int) -> str:
+    """Where a record of a wrapped list starts, found by its id when it has one; else its position."""
+    if isinstance(record, dict):
+        for key in ("id", "paperId"):
+            value = record.get(key)
+            if isinstance(value, str) and value and (at := text.find(json.dumps(value))) >= 0:
+                return str(text.count("\n", 0, at) + 1)
+    return f"record {index + 1}"

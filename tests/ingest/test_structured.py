@@ -111,7 +111,7 @@ def test_csv_row_with_fewer_fields_is_rejected_only_without_an_abstract():
     assert [(d.title, d.year) for d in result.documents] == [("B", None)]
     assert _reasons(result) == {
         "p.csv:2": "missing field 'abstract' (the row has 1 of the header's 3 fields)",
-        "p.csv:4": "missing or empty field 'abstract'",
+        "p.csv:4": "no abstract (the 'abstract' field is missing or empty)",
     }
 
 
