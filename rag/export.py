@@ -119,13 +119,13 @@ AUTHORS_SHOWN = 3
 
 
 def reference_line(c: Citation) -> str:
-    """``[n] Name (year). Authors. link``: the link is the DOI's page or the record's URL;
+    """``[n] Name (year). Authors. link``: the link is the DOI's page, the arXiv page or the record's URL;
     a paper with neither is found by where it was ingested from and its doc_id."""
     line = f"[{c.n}] {c.name or c.title or '(untitled)'} ({c.year or 'year unknown'})."
     if c.authors:
         names = ", ".join(c.authors[:AUTHORS_SHOWN]) + (" et al." if len(c.authors) > AUTHORS_SHOWN else "")
         line += f" {names.rstrip('.')}."
-    link = f"https://doi.org/{c.doi}" if c.doi else c.url
+    link = f"https://doi.org/{c.doi}" if c.doi else (f"https://arxiv.org/abs/{c.arxiv_id}" if c.arxiv_id else c.url)
     return f"{line} {link or f'{c.source} · {c.doc_id}'}"
 
 

@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Annotated, Any, Protocol, TextIO, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TextIO, TypeVar
 
 import anyio
 from mcp import MCPError
@@ -131,10 +131,21 @@ class SearchResult(BaseModel):
     hits: list[SearchHit] = Field(description="Best first.")
 
 
-class CitationOut(BaseModel):
+class Identified(BaseModel):
+    """What identifies a paper outside this store, when its record said."""
+
+    authors: list[str] | None = None
+    venue: str | None = Field(None, description="Journal or proceedings.")
+    doi: str | None = None
+    arxiv_id: str | None = None
+    url: str | None = Field(None, description="A link to the paper (its DOI or arXiv page when no other was given).")
+
+
+class CitationOut(Identified):
     n: int = Field(description="The marker [n] used in the answer text.")
-    doc_id: str = Field(description="Paper id; pass it to get_document for the full record.")
+    doc_id: str = Field(description="Paper id; pass it to get_document for the full record, or to export.")
     title: str = ""
+    name: str = Field("", description="The title, or an untitled paper's first words.")
     year: int | None = None
     quote: str = Field("", description="The evidence sentence(s) of this paper the answer relies on.")
 
@@ -155,13 +166,18 @@ class AnswerOut(BaseModel):
     model: str = ""
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(Identified):
     doc_id: str
     title: str
     year: int | None = None
-    authors: list[str] | None = None
     abstract: str
     source: str = Field(description="Where the paper was ingested from ('file:line').")
+    cite_key: str | None = Field(None, description="The citation key the record came with.")
+
+
+class ExportOut(BaseModel):
+    format: str
+    text: str = Field(description="The BibTeX or RIS file's text.")
 
 
 # --- conversions ---------------------------------------------------------------------------
@@ -174,7 +190,13 @@ def _answer_out(answer: Answer) -> AnswerOut:
         text=answer.text,
         abstained=answer.abstained,
         abstain_reason=answer.abstain_reason,
-        citations=[CitationOut(n=c.n, doc_id=c.doc_id, title=c.title, year=c.year, quote=c.quote) for c in answer.citations],
+        citations=[
+            CitationOut(
+                n=c.n, doc_id=c.doc_id, title=c.title, name=c.name, year=c.year, quote=c.quote,
+                authors=c.authors, venue=c.venue, doi=c.doi, arxiv_id=c.arxiv_id, url=c.url,
+            )
+            for c in answer.citations
+        ],
         closest=[ClosestOut(doc_id=p.doc_id, title=p.title, year=p.year) for p in answer.closest],
         backend=answer.backend,
         model=answer.model,
@@ -182,7 +204,10 @@ def _answer_out(answer: Answer) -> AnswerOut:
 
 
 def _document_out(doc: Document) -> DocumentOut:
-    return DocumentOut(doc_id=doc.doc_id, title=doc.title, year=doc.year, authors=doc.authors, abstract=doc.abstract, source=doc.source)
+    return DocumentOut(
+        doc_id=doc.doc_id, title=doc.title, year=doc.year, authors=doc.authors, abstract=doc.abstract, source=doc.source,
+        venue=doc.venue, doi=doc.doi, arxiv_id=doc.arxiv_id, url=doc.url, cite_key=doc.cite_key,
+    )
 
 
 def _year(year: int | None) -> str:
@@ -203,14 +228,24 @@ def _answer_text(out: AnswerOut) -> str:
     if not out.citations:
         near = [f"- {p.title or '(untitled)'}{_year(p.year)} — doc_id {p.doc_id}" for p in out.closest]
         return out.text + ("\n\nClosest papers (they do not answer it)\n" + "\n".join(near) if near else "")
-    refs = [f"[{c.n}] {c.title or '(untitled)'}{_year(c.year)} — doc_id {c.doc_id}" for c in out.citations]
+    refs = [f"[{c.n}] {c.name or c.title or '(untitled)'}{_year(c.year)}{_link(c)} — doc_id {c.doc_id}" for c in out.citations]
     return out.text + "\n\nReferences\n" + "\n".join(refs)
+
+
+def _link(paper: Identified) -> str:
+    if paper.doi:
+        return f" https://doi.org/{paper.doi}"
+    if paper.arxiv_id:
+        return f" https://arxiv.org/abs/{paper.arxiv_id}"
+    return f" {paper.url}" if paper.url else ""
 
 
 def _document_text(out: DocumentOut) -> str:
     lines = [f"{out.title or '(untitled)'} ({out.year or 'year unknown'})"]
     if out.authors:
         lines.append(", ".join(out.authors))
+    if out.venue or _link(out):
+        lines.append(" ".join(x for x in (out.venue or "", _link(out).strip()) if x))
     lines += [f"doc_id {out.doc_id} · {out.source}", "", out.abstract]
     return "\n".join(lines)
 
@@ -363,6 +398,17 @@ def build_server(assistant_factory: AssistantFactory) -> MCPServer:
             raise ToolError(f"doc_id {quote(doc_id)}: no such document (ids come from search hits or citations)")
         out = _document_out(doc)
         return _result(out, _document_text(out))
+
+    @_tool(server)
+    def export(
+        doc_ids: Annotated[list[str], Field(description="doc_ids from citations or search hits, in the order wanted.")],
+        format: Annotated[Literal["bibtex", "ris"], Field(description="bibtex or ris.")] = "bibtex",
+    ) -> Annotated[CallToolResult, ExportOut]:
+        """The papers `doc_ids` as a BibTeX or RIS file's text, for a reference manager. Keys
+        are stable: the citation key a paper was imported with, else author+year+title word."""
+        text = lazy.run(lambda a: a.export(doc_ids, format))
+        out = ExportOut(format=format, text=text)
+        return _result(out, text)
 
     return server
 

@@ -22,7 +22,7 @@ from .conftest import CORPUS, make_settings
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"search", "ask", "summarize", "get_document"}
+TOOLS = {"search", "ask", "summarize", "get_document", "export"}
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,16 @@ async def test_search_ask_and_documents(session):
         assert citation["quote"] and citation["quote"][:40] in doc.structured_content["abstract"]
     assert "TinyBERT" in " ".join(c["title"] for c in answer["citations"]) + answer["text"]
 
+    assert {"name", "authors", "doi", "arxiv_id", "url", "venue"} <= set(answer["citations"][0])
+    ids = [c["doc_id"] for c in answer["citations"]]
+    exported = await session.call_tool("export", {"doc_ids": ids, "format": "bibtex"})
+    assert not exported.is_error and exported.structured_content["text"].count("@article{") == len(ids)
+    assert exported.content[0].text == exported.structured_content["text"]
+    ris = await session.call_tool("export", {"doc_ids": ids[:1], "format": "ris"})
+    assert ris.structured_content["text"].startswith("TY  - JOUR")
+    missing = await session.call_tool("export", {"doc_ids": ["0000000000000000"]})
+    assert "no stored document '0000000000000000'" in _error_text(missing)
+
     summary = await session.call_tool("summarize", {"topic": "compressing BERT models", "k": 4})
     assert not summary.is_error
     assert set(summary.structured_content) >= {"text", "abstained", "citations", "backend", "model"}
@@ -144,7 +154,7 @@ async def test_bad_arguments_are_invalid_params_and_nothing_long_is_echoed(sessi
     with pytest.raises(MCPError) as unknown:
         await session.call_tool("serach", {"query": "BERT"})
     assert unknown.value.code == -32602
-    assert unknown.value.message == "unknown tool 'serach'; the tools are ask, get_document, search, summarize"
+    assert unknown.value.message == "unknown tool 'serach'; the tools are ask, export, get_document, search, summarize"
 
     huge = await session.call_tool("get_document", {"doc_id": "f" * (1 << 20)})
     text = _error_text(huge)

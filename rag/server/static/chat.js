@@ -79,6 +79,11 @@ function doiUrl(doi) {
   return /^10\.\S+\/\S+$/.test(bare) ? `https://doi.org/${bare}` : null;
 }
 
+function arxivUrl(id) {
+  const bare = String(id || "").trim();
+  return /^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Za-z]{2})?\/\d{7})(v\d+)?$/i.test(bare) ? `https://arxiv.org/abs/${bare}` : null;
+}
+
 function externalLink(href, text) {
   return el("a", { href, textContent: text, target: "_blank", rel: "noopener noreferrer" });
 }
@@ -366,7 +371,7 @@ function markdown(turn) {
       const ref = { ...(state.refs.get(c.n) || {}), ...c };
       const authors = Array.isArray(ref.authors) && ref.authors.length
         ? ` ${ref.authors.slice(0, 3).join(", ")}${ref.authors.length > 3 ? " et al." : ""}.` : "";
-      const link = doiUrl(ref.doi) || safeUrl(ref.url || "");
+      const link = doiUrl(ref.doi) || arxivUrl(ref.arxiv_id) || safeUrl(ref.url || "");
       const where = link ? ` ${link}` : ref.source ? ` (${sourceText(ref.source)})` : "";
       lines.push(`[${c.n}] ${paperLabel(ref)}.${authors}${ref.year ? ` ${ref.year}.` : ""}${where}`);
       const quote = (ref.quotes && ref.quotes.length ? ref.quotes.join(" ") : ref.quote || "").trim();
@@ -660,14 +665,16 @@ async function openDoc(ref, quotes = []) {
   const paper = { ...ref, ...(doc || {}) };
   const number = ref.n ? `[${ref.n}] ` : "";
   $("doc-title").textContent = `${number}${paperLabel(paper)}`;
-  $("doc-meta").textContent = [authorsText(paper.authors), paper.year].filter(Boolean).join(" · ");
+  $("doc-meta").textContent = [authorsText(paper.authors), paper.venue, paper.year].filter(Boolean).join(" · ");
   const also = Array.isArray(paper.also_in) && paper.also_in.length ? `; also in ${paper.also_in.map(sourceText).join("; ")}` : "";
   $("doc-source").textContent = paper.source ? `Source: ${sourceText(paper.source)}${also}` : "";
   const links = [];
   const doi = doiUrl(paper.doi);
   if (doi) links.push(externalLink(doi, `DOI ${String(paper.doi).replace(/^https?:\/\/(dx\.)?doi\.org\//i, "")}`));
+  const arxiv = arxivUrl(paper.arxiv_id);
+  if (arxiv) links.push(externalLink(arxiv, `arXiv:${paper.arxiv_id}`));
   const url = safeUrl(paper.url || "");
-  if (url && url !== doi) links.push(externalLink(url, "Paper page"));
+  if (url && url !== doi && url !== arxiv) links.push(externalLink(url, "Paper page"));
   $("doc-links").replaceChildren(...links);
   const abstract = doc && typeof doc.abstract === "string" ? doc.abstract : "";
   const { nodes, missing } = highlighted(abstract, quotes);
