@@ -125,8 +125,7 @@ def reference_line(c: Citation) -> str:
     if c.authors:
         names = ", ".join(c.authors[:AUTHORS_SHOWN]) + (" et al." if len(c.authors) > AUTHORS_SHOWN else "")
         line += f" {names.rstrip('.')}."
-    link = f"https://doi.org/{c.doi}" if c.doi else (f"https://arxiv.org/abs/{c.arxiv_id}" if c.arxiv_id else c.url)
-    return f"{line} {link or f'{c.source} · {c.doc_id}'}"
+    return f"{line} {c.link or f'{c.source} · {c.doc_id}'}"
 
 
 def _reference_lines(answer: Answer) -> list[str]:

@@ -70,7 +70,7 @@ from . import __version__, logs
 from .assistant import Assistant, load_settings
 from .errors import RagError, one_line
 from .inputs import ASK_K, SEARCH_K, SUMMARY_K, filter_values
-from .models import Answer, Document, Hit
+from .models import Answer, Document, Hit, paper_link
 
 log = logging.getLogger("rag.mcp_server")  # not __name__: that is "__main__" under `python -m`
 
@@ -233,11 +233,8 @@ def _answer_text(out: AnswerOut) -> str:
 
 
 def _link(paper: Identified) -> str:
-    if paper.doi:
-        return f" https://doi.org/{paper.doi}"
-    if paper.arxiv_id:
-        return f" https://arxiv.org/abs/{paper.arxiv_id}"
-    return f" {paper.url}" if paper.url else ""
+    link = paper_link(paper.doi, paper.arxiv_id, paper.url)
+    return f" {link}" if link else ""
 
 
 def _document_text(out: DocumentOut) -> str:

@@ -11,6 +11,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+def paper_link(doi: str | None, arxiv_id: str | None, url: str | None) -> str | None:
+    """Where a reader finds a paper: its DOI's page, else its arXiv page, else the record's link."""
+    if doi:
+        return f"https://doi.org/{doi}"
+    if arxiv_id:
+        return f"https://arxiv.org/abs/{arxiv_id}"
+    return url
+
+
 class Document(BaseModel):
     """One paper: the unit we deduplicate, store and cite."""
 
@@ -27,6 +36,10 @@ class Document(BaseModel):
     arxiv_id: str | None = Field(None, description="arXiv identifier without version, when known.")
     cite_key: str | None = Field(None, description="The citation key the record came with (BibTeX key, RIS ID), kept on export.")
     venue: str | None = Field(None, description="Journal, proceedings or other venue, when the record names one.")
+
+    @property
+    def link(self) -> str | None:
+        return paper_link(self.doi, self.arxiv_id, self.url)
 
     @property
     def source_file(self) -> str:
@@ -92,6 +105,10 @@ class Citation(BaseModel):
         default_factory=list, description="The same sentences one by one, each verbatim as the model was shown it (for highlighting)."
     )
 
+    @property
+    def link(self) -> str | None:
+        return paper_link(self.doi, self.arxiv_id, self.url)
+
 
 class PaperRef(BaseModel):
     """A paper named without a claim: where to look next after a decline."""
@@ -146,5 +163,6 @@ class Answer(BaseModel):
         lines = []
         for c in self.citations:
             year = f" ({c.year})" if c.year else ""
-            lines.append(f"[{c.n}] {c.name or c.title or '(untitled)'}{year} — {c.doc_id}")
+            link = f" {c.link}" if c.link else ""
+            lines.append(f"[{c.n}] {c.name or c.title or '(untitled)'}{year}{link} — {c.doc_id}")
         return "\n".join(lines)

@@ -201,22 +201,35 @@ def parse_json(text: str, source_name: str, max_record_chars: int) -> ParseResul
     if records is None:
         result.rejected.append(Rejection(where=source_name, reason=f"expected a list of records or an object, got {type(data).__name__}"))
         return result
+    lines = _Lines(text)
     for i, record in enumerate(records):
-        _record(record, f"{source_name}:{_line_of(text, record, i)}", max_record_chars, result)
+        _record(record, f"{source_name}:{lines.of(record, i)}", max_record_chars, result)
     return result
+
+
+class _Lines:
+    """Where each record of a wrapped list starts, found by its id (records come in file
+    order, so the search goes on from the last one found: linear in the file)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos, self.line = text, 0, 1
+
+    def of(self, record: object, index: int) -> str:
+        if isinstance(record, dict):
+            for key in ("id", "paperId"):
+                value = record.get(key)
+                if not (isinstance(value, str) and value):
+                    continue
+                # the member itself ("id": "W1"), not a mention in another record's "referenced_works"
+                found = re.compile(rf'"{key}"\s*:\s*{re.escape(json.dumps(value))}').search(self.text, self.pos)
+                if found:
+                    self.line += self.text.count("\n", self.pos, found.start())
+                    self.pos = found.start()
+                    return str(self.line)
+        return f"record {index + 1}"
 
 
 def _skip(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in " \t\r\n":
         pos += 1
     return pos
-
-
-def _line_of(text: str, record: object, index: int) -> str:
-    """Where a record of a wrapped list starts, found by its id when it has one; else its position."""
-    if isinstance(record, dict):
-        for key in ("id", "paperId"):
-            value = record.get(key)
-            if isinstance(value, str) and value and (at := text.find(json.dumps(value))) >= 0:
-                return str(text.count("\n", 0, at) + 1)
-    return f"record {index + 1}"

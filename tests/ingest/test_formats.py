@@ -160,6 +160,9 @@ def test_identifiers_are_normalised_wherever_they_are_written():
 
 def test_latex_is_decoded_and_plain_text_left_alone():
     assert latex_text(r"M{\"u}ller and {\'E}tudes") == "Müller and Études"
+    assert latex_text(r"Fran{\c{c}}ois {\AA}ngstr\"om na\"{\i}ve \v{C}ech") == "François Ångström naïve Čech"  # the table
+    assert latex_text(r"50\% of \$5 \& \{x\} a\_b, x\textasciitilde{}y") == "50% of $5 & {x} a_b, x~y"
+    assert latex_text(r"$\gamma$-ray \emph{bright} M{\"u}ller") == "γ-ray bright Müller"  # pylatexenc for the rest
     assert latex_text("a {BERT} model~here") == "a BERT model here"
     assert latex_text(r"rises 50% of the time \emph{quickly}") == "rises 50% of the time quickly"  # bare % is not a comment
 
