@@ -515,24 +515,32 @@ def test_the_dialog_shows_authors_year_source_and_safe_links(browser, base_url):
     c = last_answer_json(page)["citations"][0]
     real = page.request.get(f"{base_url}/documents/{c['doc_id']}").json()
     extra = {"title": "", "name": "A paper known by its name", "authors": ["Ada Lovelace", "Alan Turing"], "year": 2021,
-             "doi": "10.1234/abc.5", "url": "https://example.org/paper", "also_in": ["data/other.csv:7"]}
+             "doi": "10.1234/abc.5", "url": "https://example.org/paper", "also_in": ["data/other.csv:7"],
+             "arxiv_id": "2203.01234", "venue": "Journal of Things"}
     page.route(f"**/documents/{c['doc_id']}", lambda route: route.fulfill(json={**real, **extra}))
     msg.locator(f".cite[data-n='{c['n']}']").first.click()
     page.locator("#doc-dialog").wait_for(state="visible")
-    page.wait_for_function("() => document.getElementById('doc-links').children.length === 2")
+    page.wait_for_function("() => document.getElementById('doc-links').children.length === 3")
+    shot(page, "dialog-identifiers-desktop")
     assert page.locator("#doc-title").inner_text() == f"[{c['n']}] A paper known by its name"
-    assert page.locator("#doc-meta").inner_text() == "Ada Lovelace, Alan Turing · 2021"
+    assert page.locator("#doc-meta").inner_text() == "Ada Lovelace, Alan Turing · Journal of Things · 2021"
     file, line = real["source"].rsplit(":", 1)
     assert page.locator("#doc-source").inner_text() == f"Source: {file}, line {line}; also in data/other.csv, line 7"
     links = page.locator("#doc-links a")
-    assert [links.nth(i).get_attribute("href") for i in range(2)] == ["https://doi.org/10.1234/abc.5", "https://example.org/paper"]
-    for i in range(2):
+    assert [links.nth(i).get_attribute("href") for i in range(3)] == [
+        "https://doi.org/10.1234/abc.5", "https://arxiv.org/abs/2203.01234", "https://example.org/paper"
+    ]
+    assert links.nth(1).inner_text() == "arXiv:2203.01234"
+    for i in range(3):
         assert links.nth(i).get_attribute("target") == "_blank"
         assert links.nth(i).get_attribute("rel") == "noopener noreferrer"
     assert page.locator("#doc-abstract mark").all_inner_texts() == c["quotes"]
     page.keyboard.press("Escape")
     page.unroute(f"**/documents/{c['doc_id']}")
-    page.route(f"**/documents/{c['doc_id']}", lambda route: route.fulfill(json={**real, "url": "javascript:alert(1)", "doi": "not a doi"}))
+    page.route(
+        f"**/documents/{c['doc_id']}",
+        lambda route: route.fulfill(json={**real, "url": "javascript:alert(1)", "doi": "not a doi", "arxiv_id": "javascript:x"}),
+    )
     msg.locator(f".cite[data-n='{c['n']}']").first.click()
     page.locator("#doc-dialog").wait_for(state="visible")
     page.wait_for_function("() => document.getElementById('doc-links').children.length === 0")  # times out if linked
