@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import logs
-from .errors import RagError
+from .errors import InputError, RagError
 from .inputs import filter_values
 from .models import Answer
 from .models import Progress as Step
@@ -217,12 +217,15 @@ def ask(
     source: str | None = typer.Option(None, help="Only papers from this source file (name)."),
     show_removed: bool = typer.Option(False, "--show-removed", help="Also print sentences removed as unsupported."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
+    refs: Path | None = typer.Option(None, "--refs", help="Also write the cited papers to this file: BibTeX (.bib) or RIS (.ris)."),
 ) -> None:
     """A cited answer from the abstracts, streamed as each sentence is verified."""
     try:
+        fmt = _refs_format(refs)
         a = _assistant()
         filters = filter_values(year_min=year_min, year_max=year_max, source=source, include_undated=False if dated_only else None)
-        _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
+        answer = _stream_answer(a.ask_stream(question, k=k, filters=filters), as_json, show_removed)
+        _write_refs(a, answer, refs, fmt)
     except RagError as exc:
         _fail(str(exc))
 
@@ -235,14 +238,39 @@ def summarize(
     year_max: int | None = typer.Option(None, help="Only papers up to this year."),
     dated_only: bool = typer.Option(False, "--dated-only", help="With a year filter, leave out papers without a year (kept by default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the structured summary as JSON."),
+    refs: Path | None = typer.Option(None, "--refs", help="Also write the cited papers to this file: BibTeX (.bib) or RIS (.ris)."),
 ) -> None:
     """A cited literature summary, papers grouped by approach, with a reference list."""
     try:
+        fmt = _refs_format(refs)
         a = _assistant()
         filters = filter_values(year_min=year_min, year_max=year_max, include_undated=False if dated_only else None)
-        _stream_answer(a.summarize_stream(topic, k=k, filters=filters), as_json, False)
+        summary = _stream_answer(a.summarize_stream(topic, k=k, filters=filters), as_json, False)
+        _write_refs(a, summary, refs, fmt)
     except RagError as exc:
         _fail(str(exc))
+
+
+REFS_FORMATS = {".bib": "bibtex", ".bibtex": "bibtex", ".ris": "ris"}
+
+
+def _refs_format(path: Path | None) -> str:
+    """The export format a --refs file's name asks for (checked before any work)."""
+    if path is None:
+        return ""
+    if path.suffix.lower() not in REFS_FORMATS:
+        raise InputError("--refs", f"{path.name!r}: name the file .bib (BibTeX) or .ris (RIS)")
+    return REFS_FORMATS[path.suffix.lower()]
+
+
+def _write_refs(a: Assistant, answer: Answer, path: Path | None, fmt: str) -> None:
+    if path is None:
+        return
+    if not answer.cited_ids:
+        err.print(f"no references to write: nothing was cited; {lit(str(path))} not written", highlight=False)
+        return
+    _write_file(path, a.export(answer.cited_ids, fmt))
+    err.print(f"wrote {len(answer.cited_ids)} references to {lit(str(path))}", highlight=False)
 
 
 @app.command()
@@ -277,10 +305,17 @@ def export(
         sys.stdout.write(text)
         return
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        _fail(f"{output}: cannot write ({exc.strerror or exc})")
+        _write_file(output, text)
+    except RagError as exc:
+        _fail(str(exc))
     err.print(f"wrote {len(doc_ids)} references to {output}", highlight=False, markup=False)
+
+
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot write ({exc.strerror or exc})") from None
 
 
 @app.command()

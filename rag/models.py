@@ -159,6 +159,11 @@ class Answer(BaseModel):
         default_factory=list, description="On a decline: the papers closest to the question, best first (not citations)."
     )
 
+    @property
+    def cited_ids(self) -> list[str]:
+        """The cited papers' doc_ids in marker order (for ``Assistant.export``)."""
+        return [c.doc_id for c in sorted(self.citations, key=lambda c: c.n)]
+
     def references(self) -> str:
         lines = []
         for c in self.citations:

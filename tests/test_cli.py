@@ -95,6 +95,24 @@ def test_ask_chat_summarize_commands(tmp_path, corpus_copy):
     assert result.exit_code == 1 and "question: empty question" in result.stderr
 
 
+def test_the_references_of_an_answer_or_summary_go_to_a_bib_or_ris_file(tmp_path, corpus_copy):
+    import bibtexparser
+    import rispy
+
+    llm_rag(tmp_path, "ingest", str(corpus_copy))
+    answer = json.loads(llm_rag(tmp_path, "ask", "What is TinyBERT?", "--json", "--refs", str(tmp_path / "a.bib")).stdout)
+    entries = bibtexparser.parse_string((tmp_path / "a.bib").read_text()).entries
+    assert len(entries) == len(answer["citations"]) >= 1
+    again = llm_rag(tmp_path, "ask", "What is TinyBERT?", "--json", "--refs", str(tmp_path / "b.bib"))
+    assert [e.key for e in bibtexparser.parse_string((tmp_path / "b.bib").read_text()).entries] == [e.key for e in entries]  # stable
+    result = llm_rag(tmp_path, "summarize", "speculative decoding", "-k", "4", "--refs", str(tmp_path / "s.ris"))
+    assert result.exit_code == 0 and "wrote" in result.stderr
+    assert len(rispy.loads((tmp_path / "s.ris").read_text())) >= 2
+    wrong = llm_rag(tmp_path, "ask", "What is TinyBERT?", "--refs", str(tmp_path / "refs.docx"))
+    assert wrong.exit_code == 1 and "--refs: 'refs.docx': name the file .bib (BibTeX) or .ris (RIS)" in wrong.stderr
+    assert again.exit_code == 0 and not (tmp_path / "refs.docx").exists()
+
+
 def test_openai_backend_without_key_is_one_clean_error(tmp_path):
     env = {"RAG_EMBED_BACKEND": "hashing", "RAG_LLM_BACKEND": "openai"}
     result = runner.invoke(app, ["--data-dir", str(tmp_path / "s"), "ask", "What is TinyBERT?"], env=env)

@@ -101,5 +101,10 @@ class Conversation:
                 self.turns.append(Turn(question, standalone, item))
             yield item
 
+    @property
+    def cited_ids(self) -> list[str]:
+        """The session's cited papers in number order (for ``Assistant.export``)."""
+        return [self.bibliography[n].doc_id for n in sorted(self.bibliography)]
+
     def references(self) -> str:
         return Answer(question="", text="", citations=[self.bibliography[n] for n in sorted(self.bibliography)]).references()

@@ -28,6 +28,8 @@ def test_followup_is_rewritten_and_numbers_stay_stable(build):
     assert not third.abstained and third.citations[0].n == 2  # a new paper gets the next number
     assert [n for n in conv.bibliography] == [1, 2]
     assert conv.references().splitlines()[0].startswith("[1] ")
+    assert conv.cited_ids == [conv.bibliography[1].doc_id, conv.bibliography[2].doc_id]
+    assert third.cited_ids == [c.doc_id for c in third.citations]
 
 
 def test_unusable_rewrite_falls_back_to_the_previous_question(build):
