@@ -113,6 +113,12 @@ def ingest(
         if report.no_abstract:
             table.add_row("  of which without an abstract", str(report.no_abstract))
         out.print(table)
+        if report.kept:
+            err.print(
+                f"kept {report.kept} stored papers that files with rejected records no longer yield; "
+                "fix the records below and ingest again to update or remove them",
+                highlight=False, markup=False,
+            )
         for r in report.rejected:
             err.print(f"[yellow]rejected[/] {lit(r.where)}: {lit(r.reason)}", highlight=False)
     # Nothing usable came out of the input: that is a failure, not a warning.

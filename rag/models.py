@@ -77,6 +77,7 @@ class IngestReport(BaseModel):
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    kept: int = Field(0, description="Stored papers a file no longer yields, kept because that file has rejected records.")
     duplicates: int = 0
     no_abstract: int = Field(0, description="Records without an abstract (each also listed in ``rejected``).")
     chunks_written: int = 0

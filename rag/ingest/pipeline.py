@@ -114,10 +114,15 @@ def ingest(
             report.updated += 1
         else:
             report.added += 1
-    report.removed = len(previous) - len(replaced)
+    # A file with rejected records may have lost a paper only to a typo: what it no longer
+    # yields stays stored (said in the report) until the file reads cleanly again.
+    incomplete = {r.where.rsplit(":", 1)[0] for r in report.rejected} & set(parsed_files)
+    obsolete = [i for i, s in previous.items() if i in replaced or s.source.rsplit(":", 1)[0] not in incomplete]
+    report.kept = len(previous) - len(obsolete)
+    report.removed = len(obsolete) - len(replaced)
 
-    if todo or previous:
-        _write(todo, partial, list(previous), settings, store, embedder, report, progress)
+    if todo or obsolete:
+        _write(todo, partial, obsolete, settings, store, embedder, report, progress)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

@@ -235,3 +235,17 @@ def test_imported_keys_and_identifiers_survive_export(assistant, tmp_path):
     assert (entry["eprint"], entry["archiveprefix"]) == ("2203.01234", "arXiv")
     (record,) = rispy.loads(assistant.export(ids, "ris"))
     assert (record["id"], record["journal_name"]) == ("okafor2022graph", "Proceedings of the Workshop on Low-Resource Language Processing")
+
+
+def test_a_typo_in_an_entry_loses_nothing_already_stored(assistant, tmp_path):
+    path = tmp_path / "refs.bib"
+    good = "@article{a, title={Alpha}, abstract={The first paper's abstract.}}\n@article{b, title={Beta}, abstract={The second paper's abstract.}}\n"
+    path.write_text(good)
+    assistant.ingest([path])
+    path.write_text(good.replace("title={Beta},", "title={Beta,"))  # an unclosed brace breaks entry b
+    report = assistant.ingest([path])
+    assert (report.removed, report.kept, len(report.rejected)) == (0, 1, 1)
+    assert {h.title for h in assistant.search("paper abstract", k=5)} == {"Alpha", "Beta"}
+    path.write_text(good.split("@article{b")[0])  # entry b deleted on purpose, the file clean: now it goes
+    report = assistant.ingest([path])
+    assert (report.removed, report.kept) == (1, 0)
