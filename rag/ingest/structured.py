@@ -207,25 +207,32 @@ def parse_json(text: str, source_name: str, max_record_chars: int) -> ParseResul
     return result
 
 
+_ID_MEMBER = re.compile(r'"(id|paperId)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
 class _Lines:
-    """Where each record of a wrapped list starts, found by its id (records come in file
-    order, so the search goes on from the last one found: linear in the file)."""
+    """Where each record of a wrapped list starts, found by its id member (records come
+    in file order, so the search goes on from the last one found: linear in the file;
+    an ``"id"`` of a nested object or a mention in another record is passed over)."""
 
     def __init__(self, text: str) -> None:
         self.text, self.pos, self.line = text, 0, 1
+        self.lost = False  # an id not found once: the rest are numbered (no rescans of the file)
 
     def of(self, record: object, index: int) -> str:
-        if isinstance(record, dict):
-            for key in ("id", "paperId"):
-                value = record.get(key)
-                if not (isinstance(value, str) and value):
-                    continue
-                # the member itself ("id": "W1"), not a mention in another record's "referenced_works"
-                found = re.compile(rf'"{key}"\s*:\s*{re.escape(json.dumps(value))}').search(self.text, self.pos)
-                if found:
+        if not isinstance(record, dict) or self.lost:
+            return f"record {index + 1}"
+        ids = [(key, value) for key in ("id", "paperId") if isinstance(value := record.get(key), str) and value]
+        wanted = {(key, json.dumps(value, ensure_ascii=ascii)[1:-1]) for key, value in ids for ascii in (True, False)}
+        if wanted:
+            at = self.pos
+            while found := _ID_MEMBER.search(self.text, at):
+                if (found.group(1), found.group(2)) in wanted:
                     self.line += self.text.count("\n", self.pos, found.start())
                     self.pos = found.start()
                     return str(self.line)
+                at = found.end()
+            self.lost = True
         return f"record {index + 1}"
 
 
