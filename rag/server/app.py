@@ -23,35 +23,31 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
-from ..answer.assemble import AnswerStream, finish
+from ..answer.assemble import AnswerStream
 from ..assistant import Assistant
-from ..errors import EmbeddingError, InputError, LLMError, RagError, StoreError, one_line
+from ..errors import RagError, one_line
 from ..inputs import AskInput, ChatInput, ExportInput, SearchInput, SummarizeInput
-from ..llm import Interruptible, Stopped
-from ..models import Answer, Citation, Document, Hit, Progress
-from . import memory
-from .sessions import Sessions
+from ..llm import Interruptible
+from ..models import Answer, Citation, Document, Hit
+from . import memory, openai_api
+from .answers import ModelQueue, Stoppable, sse, status_for, whole
+from .sessions import Histories, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +202,11 @@ def create_app(assistant: Assistant) -> FastAPI:
     app.add_middleware(AllowedHosts, allowed_hosts=allowed_hosts(settings.serve_host, settings.allowed_hosts))
     app.add_middleware(SecurityHeaders)
 
+    def admit(stream: AnswerStream) -> Stoppable:
+        """``stream`` in the model queue (503 when it is full, before any work)."""
+        ticket = queue.admit()
+        return Stoppable(queue.turn(ticket, stream), ticket, queue)
+
     async def respond(
         stream: AnswerStream,
         wants: bool,
@@ -215,12 +216,16 @@ def create_app(assistant: Assistant) -> FastAPI:
     ) -> Any:
         """As server-sent events when streaming is asked for, else one JSON body shaped by
         ``final``; either way the answer stops when its client goes away."""
-        ticket = queue.admit()  # 503 when the queue is full, before any work
-        turn = Stoppable(queue.turn(ticket, stream), ticket, queue)
+        turn = admit(stream)
         if wants or "text/event-stream" in request.headers.get("accept", ""):
-            waiting = {"position": ticket.ahead} if ticket.ahead else None
+            waiting = {"position": turn.ticket.ahead} if turn.ticket.ahead else None
             return sse(turn, final, first, waiting)
         return await whole(turn, final, request)
+
+    def error(request: Request, message: str, status: int, headers: Mapping[str, str] | None = None, **openai: Any) -> JSONResponse:
+        """The one-line error, in OpenAI's shape on its routes."""
+        body = openai_api.error_body(message, status, **openai) if openai_api.is_openai(request.url.path) else {"error": message}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -228,17 +233,20 @@ def create_app(assistant: Assistant) -> FastAPI:
         if errors and errors[0].get("type") == "json_invalid":  # not JSON at all: nothing to name a field of
             where = errors[0].get("loc", ("body", "?"))[-1]
             reason = (errors[0].get("ctx") or {}).get("error", "invalid JSON")
-            return JSONResponse({"error": f"request body: not valid JSON ({reason} at character {where})"}, status_code=400)
+            return error(request, f"request body: not valid JSON ({reason} at character {where})", 400)
         details = [{"field": ".".join(str(x) for x in e["loc"] if x != "body"), "reason": e["msg"]} for e in errors]
+        if openai_api.is_openai(request.url.path):
+            return error(request, one_line(errors), 400, param=details[0]["field"] if details else None)
         return JSONResponse({"error": one_line(errors), "details": details}, status_code=422)
 
     @app.exception_handler(RagError)
     async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=status_for(exc))
+        return error(request, str(exc), status_for(exc), param=getattr(exc, "where", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": http_error_message(request, exc)}, status_code=exc.status_code, headers=exc.headers)
+        code = getattr(exc, "code", None) or ("invalid_api_key" if exc.status_code == 401 else None)
+        return error(request, http_error_message(request, exc), exc.status_code, exc.headers, code=code)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
@@ -340,6 +348,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         return FileResponse(str(STATIC / name))
 
     app.include_router(guarded)
+    app.include_router(openai_api.router(assistant.conversation, admit, Histories()), dependencies=[Depends(api_key_guard(key))])
     return app
 
 
@@ -394,191 +403,11 @@ def allowed_hosts(serve_host: str, extra: Sequence[str]) -> list[str]:
     return sorted(f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts)
 
 
-def status_for(exc: RagError) -> int:
-    """400 for a user's mistake, 503 for a backend that failed, 500 for the rest."""
-    if isinstance(exc, InputError):
-        return 400
-    if isinstance(exc, (StoreError, LLMError, EmbeddingError)):
-        return 503
-    return 500
-
-
-class QueueFull(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            503, f"the model is busy: {limit} answers are already waiting; retry shortly", headers={"Retry-After": "5"}
-        )
-
-
-@dataclass
-class Ticket:
-    ahead: int  # answers running or waiting before this one when it was admitted
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    left: bool = False  # counted out of the queue (once, however the request ended)
-
-
-class ModelQueue:
-    """One answer generates at a time; at most ``limit`` more wait (then 503 with
-    Retry-After rather than an ever-growing wait, and a bounded number of worker threads
-    parked here, so /health, /search and /documents stay fast). A waiting request whose
-    client went away leaves the queue without running."""
-
-    def __init__(self, limit: int, llm: Interruptible | None = None) -> None:
-        self.limit = limit
-        self.admitted = 0
-        self.count_lock = threading.Lock()
-        self.model = threading.Lock()
-        self.llm = llm
-
-    def state(self) -> dict[str, int]:
-        """Answers generating (0 or 1) and waiting, for /health."""
-        running = int(self.model.locked())
-        with self.count_lock:
-            return {"running": running, "waiting": max(0, self.admitted - running)}
-
-    def admit(self) -> Ticket:
-        with self.count_lock:
-            if self.admitted > self.limit:
-                raise QueueFull(self.limit)
-            self.admitted += 1
-            return Ticket(ahead=self.admitted - 1)
-
-    def turn(self, ticket: Ticket, stream: AnswerStream) -> AnswerStream:
-        """``stream`` read while holding the model, released when it ends or is closed."""
-        try:
-            while not self.model.acquire(timeout=0.1):
-                if ticket.cancelled.is_set():
-                    _close(stream)
-                    return
-            try:
-                if self.llm is not None:
-                    self.llm.stop = ticket.cancelled  # this answer's switch, while it has the model
-                yield from stream
-            except Stopped:
-                return  # its client went away
-            finally:
-                self.model.release()
-                memory.trim()  # what the answer freed goes back to the system
-        finally:
-            self.leave(ticket)
-
-    def leave(self, ticket: Ticket) -> None:
-        with self.count_lock:
-            if not ticket.left:
-                ticket.left = True
-                self.admitted -= 1
-
-
-class Stoppable:
-    """An answer stream read by worker threads that can be stopped from elsewhere: the
-    server's event loop calls ``stop()`` when a client goes away, and the generator is
-    closed in a worker thread as soon as its current step ends (one token), so the model
-    stops instead of generating for nobody. A generator cannot be closed while another
-    thread is inside it, hence the step lock."""
-
-    def __init__(self, stream: AnswerStream, ticket: Ticket, queue: ModelQueue) -> None:
-        self.stream = stream
-        self.step = threading.Lock()
-        self.ticket = ticket
-        self.queue = queue
-
-    def __iter__(self) -> Stoppable:
-        return self
-
-    def __next__(self) -> str | Answer | Progress:
-        with self.step:
-            return next(self.stream)
-
-    def stop(self) -> None:
-        """Ask the answer to end; returns at once (safe from the event loop). A step
-        waiting for the model returns, a reply being written ends within a token."""
-        self.ticket.cancelled.set()
-
-    def close(self) -> None:
-        self.stop()
-        with self.step:
-            _close(self.stream)
-        self.queue.leave(self.ticket)  # also when the stream never started
-
-
-def _close(stream: Iterator) -> None:
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()
-
-
-async def whole(turn: Stoppable, final: Callable[[Answer], dict], request: Request) -> Any:
-    """The answer as one JSON body, written in a worker thread while the event loop
-    watches the connection: a client that gives up (a timeout, a closed tab) stops the
-    answer within a token, as a streamed one does, instead of leaving the model busy
-    for nobody. Starlette tells a non-streamed endpoint nothing of a disconnect unless
-    asked, hence the polling (``Request.is_disconnected`` does not wait)."""
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while not await request.is_disconnected():
-            await anyio.sleep(0.2)
-        gone = True
-        turn.stop()
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(turn.close)
-
-    answer: Answer | None = None
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(watch)
-        try:
-            answer = await run_in_threadpool(finish, turn)
-        except RuntimeError:  # stopped: the stream ended without its answer
-            if not gone:
-                raise
-        finally:
-            tasks.cancel_scope.cancel()
-    if gone or answer is None:  # nobody reads this; 499 is the usual "client closed the request" in logs
-        return Response(status_code=499)
-    return final(answer)
-
-
-def sse(
-    chunks: Iterator[str | Answer | Progress], final: Callable[[Answer], dict], first: dict | None = None, waiting: dict | None = None
-) -> EventSourceResponse:
-    """Server-sent events from a stream of text pieces ending with the Answer."""
-
-    async def events():
-        if first:
-            yield {"event": "session", "data": json.dumps(first)}
-        if waiting:  # how many answers are ahead: the wait is not a hang
-            yield {"event": "queue", "data": json.dumps(waiting)}
-        try:
-            async for chunk in iterate_in_threadpool(chunks):
-                if isinstance(chunk, Answer):
-                    yield {"event": "answer", "data": json.dumps(final(chunk), ensure_ascii=False)}
-                elif isinstance(chunk, Progress):
-                    yield {"event": "progress", "data": chunk.model_dump_json()}
-                else:
-                    yield {"event": "text", "data": json.dumps({"text": chunk}, ensure_ascii=False)}
-        except RagError as exc:  # the status line is already sent: report in-band
-            yield {"event": "error", "data": json.dumps({"error": str(exc), "status": status_for(exc)})}
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:  # a client that went away: stop the answer (and free the model)
-                with anyio.CancelScope(shield=True):  # the disconnect cancelled us; closing must still run
-                    await run_in_threadpool(close)
-
-    async def gone(message: Any) -> None:
-        # Called the moment the client disconnects. The events above cannot react until
-        # the worker thread they await returns, which may be the whole reply later.
-        stop = getattr(chunks, "stop", None)
-        if stop is not None:
-            stop()
-
-    return EventSourceResponse(events(), ping=15, client_close_handler_callable=gone)
-
-
 # --- middleware (pure ASGI, so streamed responses pass through untouched) ----------------------
 
 
-async def _reply(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _reply(send, scope, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = openai_api.error_body(message, status) if openai_api.is_openai(scope.get("path", "")) else {"error": message}
     payload = json.dumps(body).encode()
     await send({
         "type": "http.response.start",
@@ -640,7 +469,7 @@ class AllowedHosts(TrustedHostMiddleware):
                 refused = True
                 host = Headers(scope=scope).get("host", "")[:100]
                 error = f"host: {host!r} is not an allowed host name (loopback, RAG_SERVE_HOST or RAG_ALLOWED_HOSTS)"
-                return await _reply(send, 400, {"error": error})
+                return await _reply(send, scope, 400, error)
             await send(message)
 
         await super().__call__(scope, receive, send_or_refuse)
@@ -659,10 +488,10 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        message = {"error": f"request body: larger than the {self.max_bytes}-byte limit (RAG_MAX_REQUEST_BYTES)"}
+        message = f"request body: larger than the {self.max_bytes}-byte limit (RAG_MAX_REQUEST_BYTES)"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await _reply(send, 413, message)
+            return await _reply(send, scope, 413, message)
         body = bytearray()
         while True:
             msg = await receive()
@@ -670,7 +499,7 @@ class BodyLimit:
                 return
             body += msg.get("body", b"")
             if len(body) > self.max_bytes:
-                return await _reply(send, 413, message)
+                return await _reply(send, scope, 413, message)
             if not msg.get("more_body"):
                 break
         replayed = False

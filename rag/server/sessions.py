@@ -46,3 +46,25 @@ class Sessions:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class Histories:
+    """Conversations of stateless clients (the OpenAI-compatible endpoint), found again
+    by a key of the history the client sends back. Bounded and expiring as sessions are;
+    a conversation is taken out while a turn runs and kept again under its new key."""
+
+    def __init__(self, max_items: int = 256, ttl_s: float = 3600.0, timer: Callable[[], float] = time.monotonic) -> None:
+        self._items: TTLCache[str, Conversation] = TTLCache(maxsize=max_items, ttl=ttl_s, timer=timer)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> Conversation | None:
+        with self._lock:
+            return self._items.pop(key, None)
+
+    def keep(self, key: str, conv: Conversation) -> None:
+        with self._lock:
+            self._items[key] = conv
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

@@ -93,3 +93,24 @@ def test_a_client_that_leaves_a_stream_stops_its_answer(server):
     stopped_at = llm.produced
     time.sleep(0.1)
     assert 0 < llm.produced == stopped_at < TOKENS
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_openai_client_that_leaves_stops_its_answer(server, stream):
+    import openai
+
+    url, llm = server
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=httpx.Timeout(5, read=0.8))
+    threading.Thread(target=started, args=(llm,)).start()
+    messages = [{"role": "user", "content": QUESTION}]
+    if stream:
+        with client.chat.completions.create(model="rag-abstracts", messages=messages, stream=True) as chunks:
+            next(iter(chunks))  # the role chunk; then the client closes the connection
+            started(llm)
+    else:
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(model="rag-abstracts", messages=messages)
+    assert idle(url) == {"running": 0, "waiting": 0}
+    stopped_at = llm.produced
+    time.sleep(0.1)
+    assert 0 < llm.produced == stopped_at < TOKENS

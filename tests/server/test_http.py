@@ -34,7 +34,10 @@ def test_health_info_and_openapi(client):
     info = client.get("/info").json()
     assert info["documents"] == 307 and info["llm_backend"] == "fake"
     spec = client.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/health", "/info", "/search", "/ask", "/summarize", "/chat", "/export", "/documents/{doc_id}"}
+    assert set(spec["paths"]) == {
+        "/health", "/info", "/search", "/ask", "/summarize", "/chat", "/export", "/documents/{doc_id}",
+        "/v1/models", "/v1/models/{model}", "/v1/chat/completions",
+    }
     ask = spec["paths"]["/ask"]["post"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
     assert {"Answer", "Citation", "AskRequest", "ChatResponse", "ErrorBody"} <= set(spec["components"]["schemas"])

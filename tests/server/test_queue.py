@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rag.server.app import ModelQueue, QueueFull, Stoppable
+from rag.server.answers import ModelQueue, QueueFull, Stoppable
 
 
 def slow_stream(produced: list[str], started: threading.Event | None = None, pieces: int = 200):
