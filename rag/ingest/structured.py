@@ -64,7 +64,7 @@ def parse_jsonl(text: str, source_name: str, max_record_chars: int) -> ParseResu
         try:
             fields = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.rejected.append(Rejection(where=where, reason=f"malformed JSON ({exc.msg}, column {exc.colno})"))
+            result.rejected.append(Rejection(where=where, reason=_malformed(exc)))
             continue
         except RecursionError:  # e.g. 50,000 nested brackets: the line goes, the file's other lines stay
             result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read"))
@@ -173,7 +173,7 @@ def parse_json(text: str, source_name: str, max_record_chars: int) -> ParseResul
             try:
                 record, pos = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
-                why = f"malformed JSON ({exc.msg}, column {exc.colno}); the rest of the file is not read"
+                why = f"{_malformed(exc)}; the rest of the file is not read"
                 result.rejected.append(Rejection(where=f"{source_name}:{exc.lineno}", reason=why))
                 return result
             except RecursionError:
@@ -192,7 +192,7 @@ def parse_json(text: str, source_name: str, max_record_chars: int) -> ParseResul
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        result.rejected.append(Rejection(where=f"{source_name}:{exc.lineno}", reason=f"malformed JSON ({exc.msg}, column {exc.colno})"))
+        result.rejected.append(Rejection(where=f"{source_name}:{exc.lineno}", reason=_malformed(exc)))
         return result
     except RecursionError:
         result.rejected.append(Rejection(where=source_name, reason="JSON nested too deeply to read"))
@@ -234,6 +234,12 @@ class _Lines:
                 at = found.end()
             self.lost = True
         return f"record {index + 1}"
+
+
+def _malformed(exc: json.JSONDecodeError) -> str:
+    """``malformed JSON (Expecting value, column 5)``; ``(Unterminated string starting at column 31)``."""
+    where = f" column {exc.colno}" if exc.msg.endswith(" at") else f", column {exc.colno}"
+    return f"malformed JSON ({exc.msg}{where})"
 
 
 def _skip(text: str, pos: int) -> int:
