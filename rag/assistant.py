@@ -216,6 +216,7 @@ class Assistant:
             "embed_model": embed_model_id(s),
             "chunk_size": s.chunk_size,
             "chunk_overlap": s.chunk_overlap,
+            "other_collections": self.store.others(),
         }
 
     def doctor(self) -> list[tuple[str, bool, str]]:
@@ -227,8 +228,13 @@ class Assistant:
         try:
             docs = self.store.stored_docs()
             checks.append(("Chroma store", True, f"{self.store.where}: {self.store.count()} chunks, {len(docs)} documents"))
+            others = self.store.others()
         except StoreError as exc:
             return [("Chroma store", False, str(exc))]
+        if others and not docs:
+            held = ", ".join(f"{name} ({n} chunks)" for name, n in others.items())
+            checks.append(("settings", False, f"this collection is empty but {held} holds papers ingested with other embedding "
+                           "or chunking settings: `rag ingest` them again (or restore those settings)"))
         partial = [d.doc_id for d in docs.values() if not d.complete]
         checks.append(
             ("documents complete", not partial, f"{len(partial)} incomplete ({', '.join(partial[:5])}): `rag ingest` again rewrites them"

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("rag")) / "models",
-        description="Per-user cache where the packaged LLM is assembled once (keyed by SHA-256), shared by every data dir.",
+        description="Per-user cache where the packaged LLM is assembled and the int8 embedding model built, once, "
+        "shared by every data dir.",
     )
     corpus_paths: list[Path] = Field(
         default_factory=lambda: [Path("data/corpus")],
@@ -67,10 +68,17 @@ class Settings(BaseSettings):
     embed_model: str = Field(
         "text-embedding-3-small", description="Model name for the 'openai' embedding backend."
     )
-    embed_batch_size: int = Field(32, ge=1, le=2048, description="Texts per embedding call.")
+    embed_batch_size: int = Field(
+        32, ge=1, le=2048, description="Texts per request to a remote embeddings server (the local model sets its own)."
+    )
     embed_threads: int = Field(2, ge=1, description="CPU threads for the local embedding model.")
     embed_max_tokens: int = Field(
         256, ge=16, le=512, description="Word pieces the local model reads per chunk (it truncates past this)."
+    )
+    embed_compute: Literal["int8", "fp32"] = Field(
+        "int8",
+        description="How the local model computes: int8 (its weights re-quantized per channel for integer products, "
+        "built once into the model cache and checked against fp32: mean cosine >= 0.99) or fp32 (the shipped graph).",
     )
 
     # --- chunking ------------------------------------------------------------------
@@ -212,6 +220,7 @@ class Settings(BaseSettings):
             "embed_backend": self.embed_backend,
             "embed_model": model,
             "embed_max_tokens": self.embed_max_tokens if self.embed_backend == "minilm-onnx" else None,
+            **({"embed_compute": self.embed_compute} if self.embed_backend == "minilm-onnx" and self.embed_compute != "fp32" else {}),
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
             "tokenizer": "cl100k_base",

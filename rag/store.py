@@ -184,6 +184,21 @@ class Store:
         except Exception as exc:  # a server that went away, a full disk, a corrupt file
             raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)}){_remedy(exc)}") from exc
 
+    def others(self) -> dict[str, int]:
+        """Chunks held by this store's other collections (papers ingested with other
+        embedding or chunking settings, e.g. before RAG_EMBED_COMPUTE changed): they are
+        not searched; `rag ingest` embeds the papers again for the current settings."""
+        prefix = self.settings.collection_prefix + "-"
+        out = {}
+        with self.checked("listing collections"):
+            for name in self.client.list_collections():
+                name = getattr(name, "name", name)
+                if name != self.name and str(name).startswith(prefix):
+                    count = self.client.get_collection(name).count()
+                    if count:
+                        out[str(name)] = count
+        return out
+
     def follow_writes(self) -> bool:
         """Reopen the embedded store when another process (``rag ingest`` beside
         ``rag serve``) has written to it: Chroma's embedded client keeps its vector

