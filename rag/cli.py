@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import logs
 from .errors import InputError, RagError
@@ -84,6 +85,13 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+class RateColumn(ProgressColumn):
+    """Papers per second so far (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f} papers/s" if task.speed else "", style="progress.data.speed")
+
+
 @app.command()
 def ingest(
     paths: list[Path] | None = typer.Argument(None, help="Files or directories (default: the bundled corpus)."),
@@ -96,7 +104,8 @@ def ingest(
             report = a.ingest(paths or None)
         else:
             with Progress(
-                TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+                TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn(),
+                console=err, transient=True,
             ) as bar:
                 task = bar.add_task("ingest", total=None)
                 report = a.ingest(paths or None, progress=lambda done, total: bar.update(task, completed=done, total=total))
