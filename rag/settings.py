@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         32, ge=1, le=2048, description="Texts per request to a remote embeddings server (the local model sets its own)."
     )
+    embed_base_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible embeddings server for the 'openai' backend (Text Embeddings Inference, vLLM, "
+        "Infinity, llama.cpp, another `rag serve`), e.g. http://gpu:8081/v1; needs no key. Else RAG_OPENAI_BASE_URL.",
+    )
+    embed_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once to an embeddings server.")
+    embed_retries: int = Field(3, ge=0, le=10, description="Retries of a failed request to an embeddings server (backoff, Retry-After).")
+    embed_timeout_s: float = Field(60.0, gt=0, le=3600, description="Seconds an embeddings server may take per request.")
     embed_threads: int = Field(2, ge=1, description="CPU threads for the local embedding model.")
     embed_max_tokens: int = Field(
         256, ge=16, le=512, description="Word pieces the local model reads per chunk (it truncates past this)."

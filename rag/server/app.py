@@ -348,7 +348,8 @@ def create_app(assistant: Assistant) -> FastAPI:
         return FileResponse(str(STATIC / name))
 
     app.include_router(guarded)
-    app.include_router(openai_api.router(assistant.conversation, admit, Histories()), dependencies=[Depends(api_key_guard(key))])
+    openai_routes = openai_api.router(assistant.conversation, admit, Histories(), lambda: assistant.embedder)
+    app.include_router(openai_routes, dependencies=[Depends(api_key_guard(key))])
     return app
 
 

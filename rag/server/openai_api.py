@@ -1,6 +1,9 @@
 """An OpenAI-compatible chat endpoint, so the ``openai`` SDK and chat front-ends that
 speak its API (Open WebUI, LibreChat, ...) can use the assistant as a "model".
 
+``POST /v1/embeddings`` embeds texts with the server's embedding model (so one machine
+can embed for others: another ``rag`` points ``RAG_EMBED_BASE_URL`` here).
+
 ``POST /v1/chat/completions`` answers the last user message as ``/chat`` does: the
 verified, cited answer, with its references appended in Markdown and the structured
 citations in an extra ``citations`` field (on the message and at the top level;
@@ -32,9 +35,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ..answer.assemble import AnswerStream
 from ..answer.chat import Conversation, Turn
+from ..embeddings import Embedder
 from ..errors import InputError, RagError
 from ..export import markdown
 from ..models import Answer, Progress
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 MODEL_ID = "rag-abstracts"
 PREFIX = "/v1/"
 MAX_MESSAGES = 200
+MAX_EMBED_INPUTS = 2048  # texts per /v1/embeddings request (OpenAI's own limit); the body limit bounds their size
 #: Where the Markdown a reply appends begins; cut off when a history is compared.
 _APPENDIX = ("\n\n**References**", "\n\nClosest papers")
 
@@ -100,6 +106,14 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     n: int | None = None
     stream_options: StreamOptions | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request; ``encoding_format``, ``dimensions``, ``user`` are accepted, not used."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(max_length=200)
+    input: str | list[str] = Field(description="A text or a list of texts.")
 
 
 def text_of(message: Message, index: int) -> str:
@@ -164,11 +178,32 @@ def usage(answer: Answer) -> dict[str, int]:
 
 
 def router(
-    new_conversation: Callable[[], Conversation], admit: Callable[[AnswerStream], Stoppable], histories: Histories
+    new_conversation: Callable[[], Conversation],
+    admit: Callable[[AnswerStream], Stoppable],
+    histories: Histories,
+    embedder: Callable[[], Embedder],
 ) -> APIRouter:
-    """The ``/v1`` routes. ``admit`` puts an answer stream in the server's model queue."""
+    """The ``/v1`` routes. ``admit`` puts an answer stream in the server's model queue;
+    ``embedder`` gives the serving embedding model (built on first use)."""
     api = APIRouter(prefix="/v1", tags=["openai-compatible"])
     started = int(time.time())
+
+    @api.post("/embeddings")
+    async def embeddings(req: EmbeddingRequest) -> dict:
+        """Vectors from the server's embedding model, in input order."""
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        if not texts:
+            raise InputError("input", "no text to embed")
+        if len(texts) > MAX_EMBED_INPUTS:
+            raise InputError("input", f"{len(texts)} texts, over the {MAX_EMBED_INPUTS} a request may hold")
+        model = embedder()
+        vectors = await run_in_threadpool(model.embed, texts)
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "model": model.model_id,
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }
 
     @api.get("/models")
     def models() -> dict:

@@ -36,7 +36,7 @@ def test_health_info_and_openapi(client):
     spec = client.get("/openapi.json").json()
     assert set(spec["paths"]) == {
         "/health", "/info", "/search", "/ask", "/summarize", "/chat", "/export", "/documents/{doc_id}",
-        "/v1/models", "/v1/models/{model}", "/v1/chat/completions",
+        "/v1/models", "/v1/models/{model}", "/v1/chat/completions", "/v1/embeddings",
     }
     ask = spec["paths"]["/ask"]["post"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
