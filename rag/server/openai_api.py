@@ -220,8 +220,14 @@ def router(
     async def completions(req: ChatCompletionRequest, request: Request):
         """A cited answer to the last user message, as an OpenAI chat completion."""
         history, question = as_turns(req)
-        conv = histories.take(history_key(history)) or rebuilt(new_conversation(), history)
-        stream = conv.ask_stream(question)  # checks the question before anything is sent
+        key = history_key(history)
+        conv = histories.take(key) or rebuilt(new_conversation(), history)
+        try:
+            stream = conv.ask_stream(question)  # checks the question before anything is sent
+            turn = admit(stream)  # 503 when the queue is full
+        except Exception:
+            histories.keep(key, conv)  # the client's retry finds its conversation again
+            raise
         ident, created = f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time())
 
         def keep(answer: Answer) -> str:
@@ -238,7 +244,6 @@ def router(
                 "usage": usage(answer), "citations": citations,
             }
 
-        turn = admit(stream)
         if not req.stream:
             return await whole(turn, final, request)
         return streamed(turn, ident, created, keep, include_usage=bool(req.stream_options and req.stream_options.include_usage))

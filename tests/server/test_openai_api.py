@@ -142,3 +142,13 @@ def test_an_unknown_model_and_a_huge_body(client):
 def test_text_parts_are_read(client):
     resp = ask(client, {"role": "user", "content": [{"type": "text", "text": "What is"}, {"type": "text", "text": "TinyBERT?"}]})
     assert "[1]" in resp.choices[0].message.content
+
+
+def test_a_refused_turn_keeps_the_conversation_for_the_retry(client):
+    first_q = "What is TinyBERT?"
+    first = ask(client, user(first_q)).choices[0].message
+    history = [user(first_q), {"role": "assistant", "content": first.content}]
+    with pytest.raises(openai.BadRequestError):
+        ask(client, *history, user("   "))  # refused before any work
+    other = ask(client, *history, user("Which draft model speeds up Llama 2 Chat with speculative decoding?")).choices[0].message
+    assert min(c["n"] for c in other.model_extra["citations"]) >= 2  # the same session: TinyBERT still holds [1]
