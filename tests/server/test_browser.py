@@ -505,10 +505,22 @@ def test_the_highlight_is_exactly_the_citations_quotes(browser, base_url):
     page.context.close()
 
 
-def test_the_dialog_shows_authors_year_source_and_safe_links(browser, base_url):
-    """What /documents adds (authors, doi, url, also_in) is shown; links open in a new
-    tab without the opener or a referrer; an address that is not http(s) is no link."""
-    page = fresh(browser, base_url)
+def open_citation(page, cite, phone: bool) -> None:
+    """A click opens the abstract; on a phone a tap shows the quote, whose button opens it."""
+    if phone:
+        cite.tap()
+        page.locator("#cite-pop .pop-open").tap()
+    else:
+        cite.click()
+    page.locator("#doc-dialog").wait_for(state="visible")
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_the_dialog_shows_authors_year_source_and_safe_links(browser, base_url, device):
+    """What /documents adds (authors, venue, doi, arXiv id, url, also_in) is shown; links
+    open in a new tab without the opener or a referrer; an address that is not http(s) is
+    no link."""
+    page = fresh(browser, base_url, PHONE if device == "phone" else DESKTOP)
     page.fill("#question", QUESTION)
     page.click("#send")
     msg = answered(page, 0)
@@ -518,10 +530,10 @@ def test_the_dialog_shows_authors_year_source_and_safe_links(browser, base_url):
              "doi": "10.1234/abc.5", "url": "https://example.org/paper", "also_in": ["data/other.csv:7"],
              "arxiv_id": "2203.01234", "venue": "Journal of Things"}
     page.route(f"**/documents/{c['doc_id']}", lambda route: route.fulfill(json={**real, **extra}))
-    msg.locator(f".cite[data-n='{c['n']}']").first.click()
-    page.locator("#doc-dialog").wait_for(state="visible")
+    open_citation(page, msg.locator(f".cite[data-n='{c['n']}']").first, device == "phone")
     page.wait_for_function("() => document.getElementById('doc-links').children.length === 3")
-    shot(page, "dialog-identifiers-desktop")
+    shot(page, f"dialog-identifiers-{device}")
+    no_horizontal_overflow(page)
     assert page.locator("#doc-title").inner_text() == f"[{c['n']}] A paper known by its name"
     assert page.locator("#doc-meta").inner_text() == "Ada Lovelace, Alan Turing · Journal of Things · 2021"
     file, line = real["source"].rsplit(":", 1)
@@ -541,8 +553,7 @@ def test_the_dialog_shows_authors_year_source_and_safe_links(browser, base_url):
         f"**/documents/{c['doc_id']}",
         lambda route: route.fulfill(json={**real, "url": "javascript:alert(1)", "doi": "not a doi", "arxiv_id": "javascript:x"}),
     )
-    msg.locator(f".cite[data-n='{c['n']}']").first.click()
-    page.locator("#doc-dialog").wait_for(state="visible")
+    open_citation(page, msg.locator(f".cite[data-n='{c['n']}']").first, device == "phone")
     page.wait_for_function("() => document.getElementById('doc-links').children.length === 0")  # times out if linked
     assert page.locator("#doc-title").inner_text().startswith(f"[{c['n']}] ")
     assert_no_policy_violations(page)
