@@ -97,7 +97,7 @@ class MiniLMOnnxEmbedder:
         if compute == "int8":
             from .quantize import int8_model
 
-            cache = cache_dir or Settings.model_fields["model_cache_dir"].get_default(call_default_factory=True)
+            cache = cache_dir or Settings().model_cache_dir  # RAG_MODEL_CACHE_DIR, or the platform cache
             model_path = int8_model(model_path, weights.SHA256, cache, self._embed_with)
         self.model_id = MINILM_IDS[compute]
         self._session = self._open(model_path)
