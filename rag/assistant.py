@@ -111,7 +111,26 @@ class Assistant:
             from .retrieve.hybrid import HybridRetriever
 
             self._retriever = HybridRetriever(self.settings, self.store, self.embedder)
+            self._warn_if_held_elsewhere()
         return self._retriever
+
+    def _warn_if_held_elsewhere(self) -> None:
+        """An empty collection beside ones holding papers means the settings that name the
+        collection changed (e.g. the int8 embedder became the default): searches would find
+        nothing and answers decline, so say why once, before the first search."""
+        try:
+            if self.store.count():
+                return
+            others = self.store.others()
+        except StoreError:
+            return  # the search itself reports a store that cannot be read
+        if others:
+            held = ", ".join(f"{name} ({n} chunks)" for name, n in others.items())
+            log.warning(
+                "this store's collection for the current settings is empty, but %s holds papers ingested with other "
+                "embedding or chunking settings: run `rag ingest` to embed them for the current settings "
+                "(or set RAG_EMBED_COMPUTE=fp32 for a store built before the int8 embedder)", held,
+            )
 
     @property
     def answerer(self) -> Answerer:

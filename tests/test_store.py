@@ -63,7 +63,7 @@ def test_an_ingest_cut_off_by_a_full_disk_says_to_free_space_and_run_it_again(as
     assert "\n" not in message and "free space and run the ingest again" in message
 
 
-def test_papers_ingested_with_other_settings_are_named(settings, tmp_path):
+def test_papers_ingested_with_other_settings_are_named(settings, tmp_path, caplog):
     """After a change of embedding or chunking settings the store's collection is new
     and empty; info and doctor say where the papers are and what to do."""
     from rag import Assistant
@@ -79,3 +79,6 @@ def test_papers_ingested_with_other_settings_are_named(settings, tmp_path):
     check = dict((what, (ok, detail)) for what, ok, detail in new.doctor())["settings"]
     assert check[0] is False and "`rag ingest` them again" in check[1] and old.store.name in check[1]
     assert old.info()["other_collections"] == {}  # the new collection is empty: nothing to name
+    with caplog.at_level("WARNING", logger="rag.assistant"):
+        assert new.search("compressing transformer language models") == []
+    assert f"{old.store.name} (1 chunks) holds papers ingested with other" in caplog.text and "`rag ingest`" in caplog.text
