@@ -1,0 +1,107 @@
+"""Ingest and search at scale: N generated papers, then 100 more, in separate processes.
+
+    .venv/bin/python benchmarks/scale.py [--sizes 10000 100000] [--embedder hashing|local]
+        [--out benchmarks/results/scale.json]
+
+For each N: a cold ingest of N papers (recombined from the bundled abstracts, see
+benchmarks/import_formats.py) into a fresh embedded store — docs/s and the process's
+peak RSS —; then, in a new process, adding 100 new papers and the first search after
+it (today that search rebuilds the whole BM25 index) against the same 100 added to an
+empty store; hybrid search latency over 50 queries; the store's size on disk. Each
+step runs in its own process, as a user's commands would, so peak RSS is that step's.
+The hashing embedder (default) leaves the model out: what is measured is the pipeline
+and the store; ``--embedder local`` embeds for real (about 65 papers/s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from import_formats import papers, write_jsonl  # noqa: E402
+
+STEP = r"""
+import json, resource, statistics, sys, time
+from rag import Assistant, Settings
+kind, data, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = Settings(data_dir=data)
+a = Assistant(s)
+out = {}
+t = time.perf_counter()
+report = a.ingest(files)
+out["ingest_s"] = time.perf_counter() - t
+out["added"] = report.added
+if kind == "add":
+    t = time.perf_counter()
+    a.search("graph neural networks for molecules", k=5)
+    out["first_search_s"] = time.perf_counter() - t
+    queries = ["speculative decoding draft model", "knowledge distillation of BERT", "soil microbiome drought",
+               "retrieval augmented generation citations", "graph neural networks heterophily"] * 10
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        a.search(q, k=5)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    out["search_p50_ms"] = statistics.median(times)
+    out["search_p95_ms"] = times[int(0.95 * (len(times) - 1))]
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def step(kind: str, data: Path, files: list[Path], env: dict) -> dict:
+    result = subprocess.run([sys.executable, "-c", STEP, kind, str(data), *map(str, files)], env=env,
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def du(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--embedder", choices=["hashing", "local"], default="hashing")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rag-scale-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_EMBED_BACKEND"] = "hashing" if args.embedder == "hashing" else "minilm-onnx"
+    env["RAG_MODEL_CACHE_DIR"] = str(work / "cache")
+    results = {}
+    for n in args.sizes:
+        every = papers(n + 100, seed=n)
+        bulk, extra = work / f"bulk-{n}.jsonl", work / f"extra-{n}.jsonl"
+        bulk.write_text(write_jsonl(every[:n]), encoding="utf-8")
+        extra.write_text(write_jsonl(every[n:]), encoding="utf-8")
+        store, empty = work / f"store-{n}", work / f"empty-{n}"
+        cold = step("ingest", store, [bulk], env)
+        added = step("add", store, [extra], env)
+        alone = step("add", empty, [extra], env)
+        results[n] = {
+            "cold_ingest_docs_per_s": round(cold["added"] / cold["ingest_s"], 1),
+            "cold_ingest_peak_rss_mb": round(cold["peak_rss_mb"]),
+            "add_100_s": round(added["ingest_s"], 2),
+            "add_100_then_first_search_s": round(added["ingest_s"] + added["first_search_s"], 2),
+            "add_100_to_empty_then_first_search_s": round(alone["ingest_s"] + alone["first_search_s"], 2),
+            "hybrid_search_p50_ms": round(added["search_p50_ms"], 1),
+            "hybrid_search_p95_ms": round(added["search_p95_ms"], 1),
+            "store_mb": round(du(store)),
+        }
+        print(n, json.dumps(results[n]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"embedder": args.embedder, "sizes": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
