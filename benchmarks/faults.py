@@ -6,14 +6,14 @@
    the point, so every point is hit exactly): before and between the store writes, in
    the middle of a write batch (a document cut between two Chroma slices), between the
    last write and the write-generation update, between writing the new versions of
-   updated papers and deleting the old ones, and while the BM25 index is saved and
-   swapped in. After each kill the same command is run again; the store must then hold
-   exactly what a clean ingest holds (every document, every chunk's text) and search
-   (lexical and dense) must return what it returns after a clean ingest.
+   updated papers and deleting the old ones, between Chroma taking the chunks and the
+   lexical index taking them, and while the lexical index is rebuilt. After each
+   kill the same command is run again; the store must then hold exactly what a
+   clean ingest holds (every document, every chunk's text) and search (lexical and dense) must return what it returns after a clean ingest.
 2. Ingest beside a running ``rag serve``: papers added, updated and removed by another
    process are found (or gone) in every search mode at once; no 5xx.
-3. Corrupted derived indexes (flipped bytes, a truncated file, a missing manifest, a
-   well-formed index of another store swapped in): detected by ``rag doctor`` and
+3. A corrupted lexical index (flipped bytes, a truncated file, rows lost, a
+   well-formed index of another store copied in its place): detected by ``rag doctor`` and
    rebuilt on the next search, which matches the clean ingest's.
 4. A damaged Chroma file: one error line, no traceback.
 5. A full disk (a 20 MB tmpfs; needs root, skipped otherwise): ingest and reads fail
@@ -180,19 +180,19 @@ def rows(version: str) -> list[dict]:
 # --- 1. kill -9 at ten points ---------------------------------------------------------------
 
 # (name, scenario, target, when, n, small slices). "new" ingests A into an empty store,
-# "update" ingests B over a clean A; "search" is the first search after a clean ingest
-# of B (it builds the BM25 index), "research" a search over a stale index (it rebuilds).
+# "update" ingests B over a clean A; "rebuild" is the first search after a clean ingest
+# of B whose lexical index was deleted (the search rebuilds it from Chroma).
 POINTS = [
     ("files read, nothing written", "new", "rag.ingest.pipeline:read_documents", "after", 1, False),
     ("first batch embedded, not written", "new", "rag.embeddings:MiniLMOnnxEmbedder.embed", "after", 1, False),
     ("a document cut between two write slices", "new", "llama_index.vector_stores.chroma:ChromaVectorStore.add", "after", 3, True),
     ("first write batch stored", "new", "rag.store:Store.add", "after", 1, False),
     ("all chunks stored, write generation not updated", "new", "rag.store:Store.bump_generation", "before", 1, False),
-    ("write generation updated, BM25 never built", "new", "rag.store:Store.bump_generation", "after", 1, False),
+    ("write generation updated, nothing searched yet", "new", "rag.store:Store.bump_generation", "after", 1, False),
     ("new versions stored, old ones not deleted", "update", "rag.store:Store.delete_docs", "before", 1, False),
     ("old versions deleted, generation not updated", "update", "rag.store:Store.delete_docs", "after", 1, False),
-    ("BM25 files written, manifest not", "search", "rag.retrieve.bm25:_checksums", "before", 1, False),
-    ("old BM25 index moved aside, new one not in place", "research", "pathlib:Path.rename", "after", 1, False),
+    ("chunks in Chroma, not yet in the lexical index", "new", "rag.lexical:LexicalIndex.add", "before", 1, False),
+    ("lexical index being rebuilt, not committed", "rebuild", "rag.lexical:stems", "after", 1, False),
 ]
 
 
@@ -202,14 +202,12 @@ def kill_points(work: Path, clean: dict[str, dict]) -> list[dict]:
         data = work / f"kill-{len(results)}"
         shutil.rmtree(data, ignore_errors=True)
         version = "A" if scenario == "new" else "B"
-        if scenario in ("update", "research"):
+        if scenario == "update":
             rag(data, "ingest", corpus(data, "A"))
-            if scenario == "research":
-                rag(data, "search", QUERIES[0], "--mode", "bm25")  # an index of A, stale after B
-                rag(data, "ingest", corpus(data, "B"))
-        elif scenario == "search":
+        elif scenario == "rebuild":
             rag(data, "ingest", corpus(data, "B"))
-        if scenario in ("search", "research"):
+            shutil.rmtree(data / "lexical")
+        if scenario == "rebuild":
             code = killed_at(data, target, when, nth, "search", QUERIES[1], "--mode", "bm25")
         else:
             code = killed_at(data, target, when, nth, "ingest", corpus(data, version), small_slices=small)
@@ -325,34 +323,34 @@ def corruptions(work: Path, clean_b: dict) -> list[dict]:
     rag(other, "ingest", corpus(other, "A"))
     rag(other, "search", QUERIES[0], "--mode", "bm25")
 
-    def bm25_dir(data: Path) -> Path:
-        found = [p for p in data.rglob("manifest.json") if p.parent.parent.name == "bm25"]
-        return found[0].parent
+    def index_file(data: Path) -> Path:
+        return next((data / "lexical").glob("*.sqlite"))
 
     def flip(data: Path) -> None:
-        target = max((p for p in bm25_dir(data).rglob("*") if p.is_file() and p.name != "manifest.json"), key=lambda p: p.stat().st_size)
+        target = index_file(data)
         raw = bytearray(target.read_bytes())
-        for i in range(0, len(raw), max(1, len(raw) // 50)):
+        for i in range(4096, len(raw), max(1, len(raw) // 50)):
             raw[i] ^= 0xFF
         target.write_bytes(bytes(raw))
 
     def truncate(data: Path) -> None:
-        target = bm25_dir(data) / "nodes.jsonl"
+        target = index_file(data)
         target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
 
-    def no_manifest(data: Path) -> None:
-        (bm25_dir(data) / "manifest.json").unlink()
+    def lost_rows(data: Path) -> None:  # restored from an old copy, or edited by hand
+        import sqlite3
 
-    def foreign(data: Path) -> None:  # a well-formed index, of another store, with this store's manifest
-        mine = bm25_dir(data)
-        manifest = (mine / "manifest.json").read_text()
-        shutil.rmtree(mine)
-        shutil.copytree(bm25_dir(other), mine)
-        (mine / "manifest.json").write_text(manifest)
+        db = sqlite3.connect(index_file(data))
+        with db:
+            db.execute("DELETE FROM chunks WHERE rowid IN (SELECT rowid FROM chunks LIMIT 10)")
+        db.close()
+
+    def foreign(data: Path) -> None:  # a well-formed index of another store in its place
+        shutil.copyfile(index_file(other), index_file(data))
 
     rows = []
-    for name, damage in (("BM25 bytes flipped", flip), ("BM25 nodes file truncated", truncate),
-                         ("BM25 manifest missing", no_manifest), ("another store's BM25 index", foreign)):
+    for name, damage in (("lexical index: bytes flipped", flip), ("lexical index: file truncated", truncate),
+                         ("lexical index: rows lost", lost_rows), ("another store's lexical index", foreign)):
         data = work / f"corrupt-{len(rows)}"
         shutil.copytree(base, data)
         damage(data)

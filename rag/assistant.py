@@ -241,8 +241,6 @@ class Assistant:
     def doctor(self) -> list[tuple[str, bool, str]]:
         """Checks of the store and its derived index: (what, ok, detail). Reads only;
         ``reindex`` mends what it can."""
-        from .retrieve import bm25
-
         checks: list[tuple[str, bool, str]] = []
         try:
             docs = self.store.stored_docs()
@@ -259,12 +257,15 @@ class Assistant:
             ("documents complete", not partial, f"{len(partial)} incomplete ({', '.join(partial[:5])}): `rag ingest` again rewrites them"
              if partial else "every document has all its chunks")
         )
-        trouble = bm25.problem(self.store)
-        checks.append(("BM25 index", trouble is None, f"{trouble}: `rag reindex` rebuilds it" if trouble else "current and intact"))
+        trouble = self.store.lexical_problem()
+        checks.append((
+            "lexical index", trouble is None,
+            f"{self.store.lexical.path}: {trouble}; the next search mends it, or `rag reindex`" if trouble
+            else f"{self.store.lexical.path}: in step with the store",
+        ))
         return checks
 
     def reindex(self) -> int:
-        """Rebuild the derived BM25 index from the Chroma store; returns its chunk count."""
-        from .retrieve import bm25
-
-        return len(bm25.refresh(self.store).nodes)
+        """Rebuild the derived lexical (BM25) index from the Chroma store; returns its chunk count."""
+        self.store.sync_lexical(rebuild=True)
+        return self.store.lexical.count()

@@ -373,7 +373,7 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the store and its derived BM25 index; exit 1 when something needs mending."""
+    """Check the store and its derived lexical (BM25) index; exit 1 when something needs mending."""
     try:
         checks = _assistant().doctor()
     except RagError as exc:
@@ -391,7 +391,7 @@ def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def reindex(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Rebuild the derived BM25 index from the Chroma store (after `rag doctor` says so)."""
+    """Rebuild the derived lexical (BM25) index from the Chroma store (after `rag doctor` says so)."""
     try:
         chunks = _assistant().reindex()
     except RagError as exc:
@@ -400,7 +400,7 @@ def reindex(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         _emit_json({"bm25_chunks": chunks})
         return
-    out.print(f"BM25 index rebuilt from the store: {chunks} chunks", highlight=False, markup=False)
+    out.print(f"Lexical (BM25) index rebuilt from the store: {chunks} chunks", highlight=False, markup=False)
 
 
 @app.command()

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # --- where things live -------------------------------------------------------
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("rag")),
-        description="Directory holding the Chroma store and the BM25 index.",
+        description="Directory holding the Chroma store and the lexical (BM25) index.",
     )
     model_cache_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("rag")) / "models",
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     store: Literal["embedded", "server"] = Field(
         "embedded",
         description="Chroma mode: 'embedded' (PersistentClient in data_dir) or 'server' (HttpClient to a Chroma "
-        "server at chroma_host:chroma_port; the BM25 index still lives in data_dir).",
+        "server at chroma_host:chroma_port; the lexical (BM25) index still lives in data_dir).",
     )
     chroma_host: str = Field("127.0.0.1", description="Chroma server host (store=server).")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port (store=server).")

@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import chromadb
@@ -30,6 +31,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from . import offline  # noqa: F401  (telemetry off before chromadb is used)
 from .errors import StoreError
+from .lexical import LexicalError, LexicalIndex
 from .models import Document
 from .settings import Settings
 
@@ -62,8 +64,9 @@ def make_client(settings: Settings):
 
     ``store="server"`` talks to a separately run Chroma server over HTTP, so several
     processes (API workers, ingest jobs, the CLI) share one store instead of each
-    opening a private SQLite file. Only Chroma moves: the BM25 index is derived from
-    the collection and still lives in ``data_dir`` in both modes.
+    opening a private SQLite file. Only Chroma moves: the lexical (BM25) index is
+    derived from the collection and lives in ``data_dir`` in both modes (see
+    ``rag.lexical`` for why not in Chroma).
     """
     if settings.store == "server":
         return _http_client(settings)
@@ -147,6 +150,8 @@ class Store:
         self.client = client or make_client(settings)
         self.collection = self._open()
         self.seen_generation = self.generation()
+        self.lexical = LexicalIndex(lexical_path(settings))
+        self._lexical_generation: int | None = None  # the generation at which we last found it in step
 
     @property
     def where(self) -> str:
@@ -253,17 +258,19 @@ class Store:
     def bump_generation(self) -> int:
         """Move the generation past the old one and past the clock (in microseconds).
 
-        Not a plain ``+1``: the BM25 index in ``data_dir`` is matched to its collection by
-        name and generation only, and an embedded store and a server collection of the
-        same name (a data_dir switched to ``store=server``, or a server wiped and filled
-        again) would count through the same small numbers, so a stale index would pass
-        for current. Clock-based values of two stores practically never coincide.
+        Not a plain ``+1``: the lexical index in ``data_dir`` is matched to its collection
+        by name and generation, and a server wiped and filled again would count through
+        the same small numbers, so a stale index could pass for current. Clock-based
+        values of two stores practically never coincide.
         """
         with self.checked("reading the write generation"):
             meta = dict(self.client.get_collection(self.name).metadata or {})
         meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
         self.seen_generation = meta["generation"]  # our own write: nothing to reopen
+        if self._lexical_generation is not None:  # in step before our writes, each of them mirrored
+            self._lexical_call(lambda: self.lexical.synced(meta["generation"]))
+            self._lexical_generation = meta["generation"]
         return meta["generation"]
 
     def _pages(self, where: dict | None = None, include: list[str] | None = None) -> Iterator[dict]:
@@ -327,6 +334,21 @@ class Store:
                 rows[str(meta["doc_id"])].append((dict(meta), text or ""))
         return {doc_id: _document(doc_id, chunks) for doc_id, chunks in rows.items()}
 
+    def nodes(self, ids: Sequence[str]) -> dict[str, TextNode]:
+        """The stored chunks among ``ids`` as nodes (text + metadata), by id."""
+        from llama_index.core.schema import TextNode
+
+        out: dict[str, TextNode] = {}
+        for start in range(0, len(ids), 500):
+            got = self.collection.get(ids=list(ids[start : start + 500]), include=["metadatas", "documents"])
+            for node_id, meta, text in zip(got["ids"], got["metadatas"] or [], got["documents"] or []):
+                out[node_id] = TextNode(id_=node_id, text=text or "", metadata=_public(meta))
+        return out
+
+    def ids(self) -> Iterator[str]:
+        for page in self._pages(include=[]):
+            yield from page["ids"]
+
     def iter_nodes(self) -> Iterator[TextNode]:
         """Every stored chunk as a node (text + metadata), page by page."""
         from llama_index.core.schema import TextNode
@@ -341,12 +363,16 @@ class Store:
         smaller than llama-index's fixed 41,665). A document cut between two slices is
         still safe: completeness is checked per document, and an incomplete one is
         rewritten by the next ingest."""
+        if not nodes:
+            return
+        self._before_write()
         try:
             limit = self._max_batch()
             for start in range(0, len(nodes), limit):
                 self.vector_store.add(list(nodes[start : start + limit]))
         except Exception as exc:
             raise StoreError(f"collection {self.name}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}") from exc
+        self._lexical_call(lambda: self.lexical.add(nodes))
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 (one Store per collection; asked once, not per write)
     def _max_batch(self) -> int:
@@ -354,8 +380,102 @@ class Store:
 
     def delete_docs(self, doc_ids: Iterable[str]) -> None:
         ids = list(doc_ids)
+        if not ids:
+            return
+        self._before_write()
         for start in range(0, len(ids), 500):
             self.collection.delete(where={"doc_id": {"$in": ids[start : start + 500]}})
+        self._lexical_call(lambda: self.lexical.delete_docs(ids))
+
+    # --- the lexical index ------------------------------------------------------------
+    def _before_write(self) -> None:
+        """Bring the lexical index in step (once per process), then mark it pending: a
+        kill between the Chroma write and its mirror leaves the mark for the next reader."""
+        if self._lexical_generation is None:
+            self.sync_lexical()
+        self._lexical_call(self.lexical.mark_pending)
+
+    def _lexical_call(self, call) -> None:
+        try:
+            call()
+        except OSError as exc:
+            raise StoreError(
+                f"lexical index {self.lexical.path}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}"
+            ) from exc
+        except LexicalError as exc:
+            if "another process holds its writer" in str(exc):
+                raise StoreError(f"lexical index {self.lexical.path}: {_one_line(exc)}; retry when it is done") from exc
+            log.warning("lexical index %s unusable (%s); rebuilt from the store on next use", self.lexical.path, exc)
+            self.lexical.discard()
+            self._lexical_generation = None
+
+    def lexical_problem(self) -> str | None:
+        """Why the lexical index is not in step with the store (None: it is). Reads only."""
+        if not self.lexical.path.exists():
+            return "missing"
+        if trouble := self.lexical.integrity():
+            return trouble
+        try:
+            generation, count = self.generation(), self.count()
+            if self.lexical.pending():
+                return "a write to the store was interrupted before it reached the index"
+            if self.lexical.generation() != generation:
+                return "built at another write generation of the store"
+            if self.lexical.count() != count:
+                return f"holds {self.lexical.count()} chunks, the store {count}"
+        except LexicalError as exc:
+            return f"damaged ({exc})"
+        return None
+
+    def lexical_search(self, query: str, n: int, **filters) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) pairs, best first (``LexicalIndex.search``), after
+        catching up with the store when its generation moved since we last looked (one
+        metadata read when it did not). A damaged index is rebuilt, then searched."""
+        if self.generation() != self._lexical_generation:
+            self.sync_lexical()
+        try:
+            return self.lexical.search(query, n, **filters)
+        except LexicalError as exc:
+            log.warning("lexical index %s damaged (%s); rebuilding it from the store", self.lexical.path, exc)
+            self.sync_lexical(rebuild=True)
+            return self.lexical.search(query, n, **filters)
+
+    def sync_lexical(self, *, rebuild: bool = False) -> tuple[int, int]:
+        """Reconcile the lexical index with Chroma when it is not known to be in step
+        (or, with ``rebuild``, from nothing): (chunks added, chunks dropped)."""
+        generation = self.generation()
+        if rebuild:
+            self.lexical.discard()
+        try:
+            index = self.lexical
+            if (
+                not rebuild
+                and index.generation() == generation
+                and not index.pending()
+                and index.count() == self.count()
+            ):
+                self._lexical_generation = generation
+                return 0, 0
+            with self.checked("reading chunk ids for the lexical index"):
+                added, dropped = index.reconcile(self.ids, self.nodes, generation)
+        except LexicalError as exc:
+            if rebuild:
+                raise StoreError(f"lexical index {self.lexical.path}: cannot be written ({_one_line(exc)})") from exc
+            log.warning("lexical index %s unusable (%s); rebuilding it from the store", self.lexical.path, exc)
+            return self.sync_lexical(rebuild=True)
+        self._lexical_generation = generation
+        if added or dropped:
+            log.info("lexical index %s: %d chunks added, %d dropped (generation %d)", self.lexical.path, added, dropped, generation)
+        return added, dropped
+
+
+def lexical_path(settings: Settings) -> Path:
+    """The collection's lexical index in ``data_dir``; a server's collection gets its own
+    file (named after the server), never the one of an embedded collection of that name."""
+    name = settings.collection_name
+    if settings.store == "server":
+        name += f"@{settings.chroma_host}_{settings.chroma_port}"
+    return settings.data_dir / "lexical" / name
 
 
 def _document(doc_id: str, chunks: list[tuple[dict, str]]) -> Document:

@@ -185,17 +185,17 @@ def test_titles_and_sources_with_markup_are_printed_literally(tmp_path):
     assert WEIRD in result.stdout.replace("\n", "")
 
 
-def test_doctor_names_a_damaged_bm25_index_and_reindex_mends_it(tmp_path):
+def test_doctor_names_a_damaged_lexical_index_and_reindex_mends_it(tmp_path):
     write(tmp_path / "in" / "a.jsonl", json.dumps({"title": "A", "abstract": ABSTRACT_A}) + "\n")
     assert rag(tmp_path, "ingest", str(tmp_path / "in")).exit_code == 0
-    rag(tmp_path, "search", "anything", "--mode", "bm25")  # builds and saves the index
     result = rag(tmp_path, "doctor", "--json")
     assert result.exit_code == 0, result.output
     assert all(c["ok"] for c in json.loads(result.stdout))
-    nodes = next((tmp_path / "store" / "bm25").iterdir()) / "nodes.jsonl"
-    nodes.write_text(nodes.read_text().replace("A", "B", 1))
+    meta = next((tmp_path / "store" / "lexical").glob("*/index/meta.json"))
+    meta.write_text("{not json")
     result = rag(tmp_path, "doctor")
-    assert result.exit_code == 1 and "BM25 index: fails its checksums" in result.stdout and "rag reindex" in result.stdout
+    assert result.exit_code == 1 and "lexical index:" in result.stdout and "damaged" in result.stdout
+    assert "reindex" in result.stdout
     assert "rebuilt from the store: 1 chunks" in rag(tmp_path, "reindex").stdout
     assert rag(tmp_path, "doctor").exit_code == 0
 

@@ -124,8 +124,8 @@ def test_ingest_then_search_returns_hits(loaded, tmp_path):
     for mode in ("bm25", "dense"):
         hits = loaded.search("GlossBERT: BERT for Word Sense Disambiguation with Gloss Knowledge", k=3, mode=mode)
         assert hits[0].title.startswith("GlossBERT")
-    # Only the derived BM25 index is local; the vectors live on the server.
-    assert (tmp_path / "data" / "bm25").is_dir()
+    # Only the derived lexical index is local; the vectors live on the server.
+    assert list((tmp_path / "data" / "lexical").glob("*@127.0.0.1_*/index"))
     assert not (tmp_path / "data" / "chroma").exists()
 
 
@@ -209,8 +209,8 @@ def test_auth_token_is_sent_as_a_bearer_header_and_never_echoed(tmp_path, chroma
     assert "s3cret-token" not in str(info.value)
 
 
-def test_switching_an_existing_data_dir_to_a_server_never_reuses_its_bm25_index(tmp_path, chroma_port):
-    # The BM25 index in data_dir is keyed by collection name and write generation; an
+def test_switching_an_existing_data_dir_to_a_server_never_reuses_its_lexical_index(tmp_path, chroma_port):
+    # The lexical index in data_dir is named after the collection (and the server); an
     # embedded store and a server collection of the same name must not pass for each other.
     from .helpers import ABSTRACT_A, ABSTRACT_B, write
 

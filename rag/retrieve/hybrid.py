@@ -1,4 +1,4 @@
-"""Hybrid search: BM25 and dense rankings fused with weighted reciprocal rank fusion.
+"""Hybrid search: BM25 (the store's lexical index) and dense rankings fused with weighted reciprocal rank fusion.
 
 The dense side is llama-index's ``VectorIndexRetriever`` over the Chroma vector
 store. Fusion is written here instead of using ``QueryFusionRetriever`` because
@@ -20,7 +20,7 @@ from ..embeddings import Embedder
 from ..models import Document, Hit
 from ..settings import Settings
 from ..store import Store
-from .bm25 import BM25Index, load_or_build
+from . import bm25
 from .filters import SearchFilters
 from .llama_index import LlamaIndexEmbedding
 
@@ -57,16 +57,6 @@ class HybridRetriever:
         self.store = store
         self.embed_model = LlamaIndexEmbedding(embedder)
         self._index = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=self.embed_model)
-        self._bm25: BM25Index | None = None
-        self._bm25_generation = -1
-
-    @property
-    def bm25(self) -> BM25Index:
-        generation = self.store.generation()
-        if self._bm25 is None or generation != self._bm25_generation:
-            self._bm25 = load_or_build(self.store)
-            self._bm25_generation = generation
-        return self._bm25
 
     def dense(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
         if self.store.count() == 0:
@@ -84,7 +74,7 @@ class HybridRetriever:
         return found
 
     def sparse(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
-        return self.bm25.search(query, n, filters)
+        return bm25.search(self.store, query, n, filters)
 
     def retrieve(self, query: str, k: int, filters: SearchFilters | None = None, mode: str = "hybrid") -> list[Hit]:
         if self.store.follow_writes():  # another process ingested: see its chunks

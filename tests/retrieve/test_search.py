@@ -77,7 +77,7 @@ def test_rrf_rewards_agreement():
     assert weighted[0].node.node.node_id == "b"
 
 
-def test_bm25_index_is_rebuilt_when_a_kill_skipped_the_generation_update(loaded, settings, tmp_path, monkeypatch):
+def test_lexical_index_catches_up_after_a_kill_before_the_generation_update(loaded, settings, tmp_path, monkeypatch):
     """A kill between the last chunk write and the generation update: the re-run finds
     every document complete and writes nothing, yet lexical search must see the paper."""
     from rag import Assistant
@@ -86,7 +86,7 @@ def test_bm25_index_is_rebuilt_when_a_kill_skipped_the_generation_update(loaded,
 
     from ..helpers import write
 
-    loaded.search("anything", mode="bm25")  # the index is built and saved at this generation
+    loaded.search("anything", mode="bm25")
     write(tmp_path / "new.txt", "Zyxquor\n" + "Zyxquor networks are a new family of models. " * 10 + "\n")
     with monkeypatch.context() as m:
         m.setattr(Store, "bump_generation", lambda self: None)  # killed before the update
@@ -96,31 +96,74 @@ def test_bm25_index_is_rebuilt_when_a_kill_skipped_the_generation_update(loaded,
     assert fresh.search("zyxquor", k=1, mode="bm25")[0].title == "Zyxquor"
 
 
-def test_a_damaged_or_substituted_bm25_index_is_rebuilt(loaded, settings):
-    import json
-
+def test_lexical_index_catches_up_after_a_kill_between_chroma_and_its_mirror(loaded, settings, tmp_path, monkeypatch):
+    """Killed after Chroma took the chunks, before the lexical index did: the pending mark
+    makes the next process reconcile, though Chroma already holds the paper complete."""
     from rag import Assistant
-    from rag.retrieve.bm25 import _checksums, bm25_folder
+    from rag.lexical import LexicalIndex
+    from rag.store import Store
     from rag.testing import HashingEmbedder
 
-    expected = [h.doc_id for h in loaded.search("word sense disambiguation gloss", k=5, mode="bm25")]
-    folder = bm25_folder(loaded.store)
-    # 1. bytes flipped in a saved array
-    arrays = sorted(p for p in (folder / "bm25").iterdir() if p.suffix == ".npy")
-    data = bytearray(arrays[0].read_bytes())
-    data[-8:] = b"\xff" * 8
-    arrays[0].write_bytes(bytes(data))
+    from ..helpers import write
+
+    write(tmp_path / "new.txt", "Zyxquor\n" + "Zyxquor networks are a new family of models. " * 10 + "\n")
+    with monkeypatch.context() as m:
+        m.setattr(LexicalIndex, "add", lambda self, nodes: None)
+        m.setattr(Store, "bump_generation", lambda self: None)
+        loaded.ingest([tmp_path / "new.txt"])
+    fresh = Assistant(settings, embedder=HashingEmbedder())
+    assert fresh.doctor()[-1][1] is False  # the doctor names it before anything mends it
+    assert fresh.ingest([tmp_path / "new.txt"]).chunks_written == 0
+    assert fresh.search("zyxquor", k=1, mode="bm25")[0].title == "Zyxquor"
+    assert fresh.doctor()[-1][1] is True
+
+
+def test_adding_papers_never_rescans_the_store(loaded, tmp_path, monkeypatch):
+    """The lexical index takes the new chunks as they are written: no pass over the ids
+    of the store (what made an add cost the whole store before)."""
+    from rag.store import Store
+
+    from ..helpers import write
+
+    loaded.search("anything", mode="bm25")
+    monkeypatch.setattr(Store, "ids", lambda self: pytest.fail("the store's ids were listed"))
+    write(tmp_path / "new.txt", "Zyxquor\n" + "Zyxquor networks are a new family of models. " * 10 + "\n")
+    loaded.ingest([tmp_path / "new.txt"])
+    assert loaded.search("zyxquor", k=1, mode="bm25")[0].title == "Zyxquor"
+    (tmp_path / "new.txt").unlink()
+    write(tmp_path / "new.txt", "Quorzyx\n" + "Quorzyx networks are another family of models. " * 10 + "\n")
+    loaded.ingest([tmp_path / "new.txt"])  # the paper replaced: old chunks leave the index too
+    assert loaded.search("zyxquor", k=3, mode="bm25") == []
+    assert loaded.search("quorzyx", k=1, mode="bm25")[0].title == "Quorzyx"
+
+
+def test_a_damaged_or_substituted_lexical_index_is_rebuilt(loaded, settings):
+    import shutil
+
+    from rag import Assistant
+    from rag.testing import HashingEmbedder
+
+    query = "word sense disambiguation gloss"
+    expected = [h.doc_id for h in loaded.search(query, k=5, mode="bm25")]
+    folder = loaded.store.lexical.path
+    # 1. an index that lost papers (restored from an old copy, or written by a bug)
+    loaded.store.lexical.delete_docs(expected[:3])
     again = Assistant(settings, embedder=HashingEmbedder())
-    assert [h.doc_id for h in again.search("word sense disambiguation gloss", k=5, mode="bm25")] == expected
-    # 2. a well-formed index of other chunks, its manifest rewritten to match its files
-    lines = (folder / "nodes.jsonl").read_text().splitlines()
-    (folder / "nodes.jsonl").write_text("\n".join(lines[:-1]) + "\n")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"] = _checksums(folder)
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert again.doctor()[-1][1] is False
+    assert [h.doc_id for h in again.search(query, k=5, mode="bm25")] == expected
+    assert again.doctor()[-1][1] is True
+    # 2. its files damaged: unreadable, so rebuilt from the store
+    for path in (folder / "index").iterdir():
+        if path.suffix in (".idx", ".store", ".json"):
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     third = Assistant(settings, embedder=HashingEmbedder())
-    assert [h.doc_id for h in third.search("word sense disambiguation gloss", k=5, mode="bm25")] == expected
-    assert len((folder / "nodes.jsonl").read_text().splitlines()) == len(lines)
+    assert third.doctor()[-1][1] is False
+    assert [h.doc_id for h in third.search(query, k=5, mode="bm25")] == expected
+    assert third.doctor()[-1][1] is True
+    # 3. gone altogether
+    shutil.rmtree(folder)
+    fourth = Assistant(settings, embedder=HashingEmbedder())
+    assert [h.doc_id for h in fourth.search(query, k=5, mode="bm25")] == expected
 
 
 def test_a_search_sees_what_another_process_ingested(loaded, settings, tmp_path):

@@ -100,7 +100,7 @@ def test_an_openai_client_that_leaves_stops_its_answer(server, stream):
     import openai
 
     url, llm = server
-    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=httpx.Timeout(5, read=0.8))
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=openai.Timeout(5, read=0.8))
     threading.Thread(target=started, args=(llm,)).start()
     messages = [{"role": "user", "content": QUESTION}]
     if stream:
