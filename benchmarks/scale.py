@@ -1,13 +1,16 @@
 """Ingest and search at scale: N generated papers, then 100 more, in separate processes.
 
     .venv/bin/python benchmarks/scale.py [--sizes 10000 100000] [--embedder hashing|local]
-        [--out benchmarks/results/scale.json]
+        [--store embedded|server] [--out benchmarks/results/scale.json]
 
 For each N: a cold ingest of N papers (recombined from the bundled abstracts, see
 benchmarks/import_formats.py) into a fresh embedded store — docs/s and the process's
 peak RSS —; then, in a new process, adding 100 new papers and the first search after
 it (today that search rebuilds the whole BM25 index) against the same 100 added to an
-empty store; hybrid search latency over 50 queries; the store's size on disk. Each
+empty store; hybrid search latency over 50 queries and the retrieval part of an answer
+(the documents of the best hits, read back from the store); the store's size on disk
+(Chroma and the lexical index). ``--store server`` runs a ``chroma run`` process per
+size and points every step at it (the lexical index stays in the data dir). Each
 step runs in its own process, as a user's commands would, so peak RSS is that step's.
 The hashing embedder (default) leaves the model out: what is measured is the pipeline
 and the store; ``--embedder local`` embeds for real (about 65 papers/s on 2 cores).
@@ -16,11 +19,16 @@ and the store; ``--embedder local`` embeds for real (about 65 papers/s on 2 core
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +61,13 @@ if kind == "add":
     times.sort()
     out["search_p50_ms"] = statistics.median(times)
     out["search_p95_ms"] = times[int(0.95 * (len(times) - 1))]
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        a.retriever.documents(q, s.top_k)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    out["answer_retrieval_p50_ms"] = statistics.median(times)
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
@@ -64,14 +79,40 @@ def step(kind: str, data: Path, files: list[Path], env: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def du(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+def du(*paths: Path) -> float:
+    return sum(f.stat().st_size for path in paths for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path, env: dict) -> Iterator[dict]:
+    """A ``chroma run`` on loopback for one size; yields the env that points at it."""
+    port = free_port()
+    log = open(path.with_suffix(".log"), "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield {**env, "RAG_STORE": "server", "RAG_CHROMA_HOST": "127.0.0.1", "RAG_CHROMA_PORT": str(port)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--embedder", choices=["hashing", "local"], default="hashing")
+    parser.add_argument("--store", choices=["embedded", "server"], default="embedded")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-scale-"))
@@ -85,9 +126,15 @@ def main() -> None:
         bulk.write_text(write_jsonl(every[:n]), encoding="utf-8")
         extra.write_text(write_jsonl(every[n:]), encoding="utf-8")
         store, empty = work / f"store-{n}", work / f"empty-{n}"
-        cold = step("ingest", store, [bulk], env)
-        added = step("add", store, [extra], env)
-        alone = step("add", empty, [extra], env)
+        with contextlib.ExitStack() as stack:
+            if args.store == "server":
+                env_big = stack.enter_context(chroma_server(work / f"chroma-{n}", env))
+                env_empty = stack.enter_context(chroma_server(work / f"chroma-empty-{n}", env))
+            else:
+                env_big = env_empty = env
+            cold = step("ingest", store, [bulk], env_big)
+            added = step("add", store, [extra], env_big)
+            alone = step("add", empty, [extra], env_empty)
         results[n] = {
             "cold_ingest_docs_per_s": round(cold["added"] / cold["ingest_s"], 1),
             "cold_ingest_peak_rss_mb": round(cold["peak_rss_mb"]),
@@ -96,11 +143,13 @@ def main() -> None:
             "add_100_to_empty_then_first_search_s": round(alone["ingest_s"] + alone["first_search_s"], 2),
             "hybrid_search_p50_ms": round(added["search_p50_ms"], 1),
             "hybrid_search_p95_ms": round(added["search_p95_ms"], 1),
-            "store_mb": round(du(store)),
+            "answer_retrieval_p50_ms": round(added["answer_retrieval_p50_ms"], 1),
+            "store_mb": round(du(store, work / f"chroma-{n}") if args.store == "server" else du(store)),
         }
         print(n, json.dumps(results[n]), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"embedder": args.embedder, "sizes": results}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"embedder": args.embedder, "store": args.store, "sizes": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

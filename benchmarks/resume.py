@@ -1,0 +1,148 @@
+"""A large ingest killed (SIGKILL) at several points, then run again: the result must be
+what a clean ingest gives.
+
+    .venv/bin/python benchmarks/resume.py [--papers 20000] [--kills 0.05 0.3 0.55 0.8 0.97]
+        [--embedder hashing|local] [--out benchmarks/results/resume.json]
+
+Papers are recombined from the bundled abstracts (benchmarks/import_formats.py), in
+four JSONL files. A clean ingest is timed; then, for each fraction f, a fresh store
+gets the same ingest killed after f of the clean run's time (reading, embedding,
+Chroma writes and lexical commits are all reachable that way), then the same command
+again; one more store is killed twice (the re-run killed too). Each result is compared
+with the clean store: documents and chunk counts, every chunk id, ``rag doctor``, and
+the top 10 of 12 queries in each search mode (bm25, dense, hybrid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from import_formats import papers, write_jsonl  # noqa: E402
+
+RAG = str(Path(sys.executable).with_name("rag"))
+QUERIES = [
+    "speculative decoding draft model", "knowledge distillation of BERT", "soil microbiome drought",
+    "retrieval augmented generation citations", "graph neural networks heterophily", "protein structure prediction",
+    "contrastive learning of sentence embeddings", "reinforcement learning from human feedback",
+    "low-rank adaptation of large language models", "climate change crop yield", "word sense disambiguation",
+    "quantization of language models",
+]
+
+SNAPSHOT = r"""
+import hashlib, json, sys
+from rag import Assistant, Settings
+a = Assistant(Settings(data_dir=sys.argv[1]))
+ids = sorted(a.store.ids())
+docs = a.store.stored_docs()
+out = {
+    "documents": len(docs),
+    "complete": sum(d.complete for d in docs.values()),
+    "chunks": len(ids),
+    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+    "search": {m: {q: [h.doc_id for h in a.search(q, k=10, mode=m)] for q in json.loads(sys.argv[2])}
+               for m in ("bm25", "dense", "hybrid")},
+    "doctor_ok": all(ok for _, ok, _ in a.doctor()),
+}
+print(json.dumps(out))
+"""
+
+
+def snapshot(data: Path, env: dict) -> dict:
+    done = subprocess.run([sys.executable, "-c", SNAPSHOT, str(data), json.dumps(QUERIES)], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ingest(data: Path, files: list[Path], env: dict, kill_after: float | None = None) -> tuple[int, float]:
+    """(exit code, seconds); killed with SIGKILL after ``kill_after`` seconds if given."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([RAG, "--data-dir", str(data), "ingest", *map(str, files), "--json"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, time.perf_counter() - started
+
+
+def compare(got: dict, clean: dict) -> list[str]:
+    differences = [key for key in ("documents", "complete", "chunks", "ids_sha256", "doctor_ok") if got[key] != clean[key]]
+    for mode, ranked in clean["search"].items():
+        changed = [q for q, ids in ranked.items() if got["search"][mode][q] != ids]
+        if changed:
+            differences.append(f"{mode} search differs for {len(changed)} queries")
+    return differences
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=20_000)
+    parser.add_argument("--kills", type=float, nargs="+", default=[0.05, 0.3, 0.55, 0.8, 0.97])
+    parser.add_argument("--embedder", choices=["hashing", "local"], default="hashing")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "resume.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rag-resume-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_EMBED_BACKEND"] = "hashing" if args.embedder == "hashing" else "minilm-onnx"
+    env["RAG_MODEL_CACHE_DIR"] = str(work / "cache")
+    env["RAG_LLM_BACKEND"] = "fake"
+    try:
+        rows = papers(args.papers, seed=7)
+        files = []
+        quarter = -(-len(rows) // 4)
+        for i in range(4):
+            path = work / "input" / f"part-{i}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(write_jsonl(rows[i * quarter : (i + 1) * quarter]), encoding="utf-8")
+            files.append(path)
+        code, seconds = ingest(work / "clean", files, env)
+        assert code == 0, f"the clean ingest failed ({code})"
+        clean = snapshot(work / "clean", env)
+        print(f"clean: {args.papers} papers in {seconds:.1f} s: {clean['documents']} documents, {clean['chunks']} chunks", flush=True)
+        results = []
+        plans = [[f] for f in args.kills] + [[0.5, 0.5]]
+        for plan in plans:
+            data = work / f"kill-{len(results)}"
+            kills = []
+            for fraction in plan:
+                code, _ = ingest(data, files, env, kill_after=fraction * seconds)
+                kills.append(code == -signal.SIGKILL)
+            code, rerun_s = ingest(data, files, env)
+            got = snapshot(data, env)
+            differences = compare(got, clean)
+            row = {
+                "killed_at": [round(f * seconds, 1) for f in plan],
+                "killed": kills,
+                "rerun_exit": code,
+                "rerun_s": round(rerun_s, 1),
+                "identical": not differences,
+                "differences": differences,
+            }
+            results.append(row)
+            print(f"killed at {row['killed_at']} s (killed={kills}): re-run {rerun_s:.1f} s, "
+                  f"identical={row['identical']} {differences or ''}", flush=True)
+            shutil.rmtree(data, ignore_errors=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "papers": args.papers, "embedder": args.embedder, "clean_ingest_s": round(seconds, 1),
+            "clean": {k: clean[k] for k in ("documents", "chunks", "doctor_ok")}, "runs": results,
+        }, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
