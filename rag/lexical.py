@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 RECONCILE_BATCH = 2000  # chunks read from Chroma and indexed at a time
 WRITER_HEAP = 50_000_000  # bytes the writer buffers before flushing a segment
-LOCK_WAIT_S = 120.0  # how long a write waits for another process's writer
+LOCK_WAIT_S = 120.0
+TIE_MARGIN = 20  # extra hits read so ties at the cut are broken by chunk id  # how long a write waits for another process's writer
 
 
 def stems(texts: list[str]) -> list[list[str]]:
@@ -227,8 +228,14 @@ class LexicalIndex:
             clauses.append((Occur.Must, Q.const_score_query(Q.term_query(schema, "source", source), 0.0)))
         final = text if len(clauses) == 1 else Q.boolean_query(clauses)
         with _engine(self.path):
-            hits = searcher.search(final, limit=n, count=False).hits
-            return [(searcher.doc(address)["id"][0], float(score)) for score, address in hits if score > 0]
+            # Equal scores are common (recombined or duplicated texts); tantivy orders them
+            # by where a chunk sits in its segments, which depends on the order of writes.
+            # A margin past n, then (score, id), gives every store of the same chunks the
+            # same ranking whatever order (or resumed ingest) wrote them.
+            hits = searcher.search(final, limit=n + TIE_MARGIN, count=False).hits
+            found = [(searcher.doc(address)["id"][0], float(score)) for score, address in hits if score > 0]
+        found.sort(key=lambda pair: (-pair[1], pair[0]))
+        return found[:n]
 
     def integrity(self) -> str | None:
         """What is wrong with the index itself (None: it opens and answers)."""

@@ -90,3 +90,14 @@ def test_reconcile_adds_the_missing_and_drops_the_gone(index):
     assert (added, dropped) == (1, 1)
     assert index.ids() == set(truth) and index.generation() == 7 and not index.pending()
     assert index.search("zyxquor", 1)[0][0] == "d9-0"
+
+
+def test_equal_scores_rank_by_chunk_id_whatever_the_order_of_writes(tmp_path):
+    texts = [node(i, "Identical abstract about drought.") for i in range(10, 40)]  # titles of one length
+    forward, backward = LexicalIndex(tmp_path / "f"), LexicalIndex(tmp_path / "b")
+    forward.add(texts)
+    for n in reversed(texts):  # one commit each: many segments, the reverse order
+        backward.add([n])
+    expected = sorted(n.node_id for n in texts)[:10]
+    assert [i for i, _ in forward.search("drought", 10)] == expected
+    assert [i for i, _ in backward.search("drought", 10)] == expected
