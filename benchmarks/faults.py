@@ -323,30 +323,32 @@ def corruptions(work: Path, clean_b: dict) -> list[dict]:
     rag(other, "ingest", corpus(other, "A"))
     rag(other, "search", QUERIES[0], "--mode", "bm25")
 
-    def index_file(data: Path) -> Path:
-        return next((data / "lexical").glob("*.sqlite"))
+    def index_dir(data: Path) -> Path:
+        return next((data / "lexical").iterdir())
+
+    def largest(data: Path) -> Path:
+        return max((p for p in (index_dir(data) / "index").iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
 
     def flip(data: Path) -> None:
-        target = index_file(data)
+        target = largest(data)
         raw = bytearray(target.read_bytes())
-        for i in range(4096, len(raw), max(1, len(raw) // 50)):
+        for i in range(0, len(raw), max(1, len(raw) // 50)):
             raw[i] ^= 0xFF
         target.write_bytes(bytes(raw))
 
     def truncate(data: Path) -> None:
-        target = index_file(data)
+        target = largest(data)
         target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
 
-    def lost_rows(data: Path) -> None:  # restored from an old copy, or edited by hand
-        import sqlite3
+    def lost_rows(data: Path) -> None:  # restored from an old copy, or written by a bug
+        from rag.lexical import LexicalIndex
 
-        db = sqlite3.connect(index_file(data))
-        with db:
-            db.execute("DELETE FROM chunks WHERE rowid IN (SELECT rowid FROM chunks LIMIT 10)")
-        db.close()
+        index = LexicalIndex(index_dir(data))
+        index.delete_docs(sorted({i.rsplit("-", 1)[0] for i in index.ids()})[:10])
 
     def foreign(data: Path) -> None:  # a well-formed index of another store in its place
-        shutil.copyfile(index_file(other), index_file(data))
+        shutil.rmtree(index_dir(data))
+        shutil.copytree(index_dir(other), data / "lexical" / index_dir(other).name)
 
     rows = []
     for name, damage in (("lexical index: bytes flipped", flip), ("lexical index: file truncated", truncate),
