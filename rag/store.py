@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = 5000  # rows per Chroma get() page: bounded memory on big collections
+LEXICAL_FLUSH = 2000  # chunks mirrored to the lexical index per commit
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class Store:
         self.seen_generation = self.generation()
         self.lexical = LexicalIndex(lexical_path(settings))
         self._lexical_generation: int | None = None  # the generation at which we last found it in step
+        self._unmirrored: list[BaseNode] = []  # written to Chroma, not yet committed to the lexical index
 
     @property
     def where(self) -> str:
@@ -268,6 +270,7 @@ class Store:
         meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
         self.seen_generation = meta["generation"]  # our own write: nothing to reopen
+        self.flush_lexical()
         if self._lexical_generation is not None:  # in step before our writes, each of them mirrored
             self._lexical_call(lambda: self.lexical.synced(meta["generation"]))
             self._lexical_generation = meta["generation"]
@@ -372,7 +375,12 @@ class Store:
                 self.vector_store.add(list(nodes[start : start + limit]))
         except Exception as exc:
             raise StoreError(f"collection {self.name}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}") from exc
-        self._lexical_call(lambda: self.lexical.add(nodes))
+        # Mirrored in commits of LEXICAL_FLUSH chunks, not one per write batch: a tantivy
+        # commit costs ~30 ms (fsync), more than tokenizing 64 papers. What a kill leaves
+        # unmirrored is caught by the pending mark, set before the Chroma write.
+        self._unmirrored.extend(nodes)
+        if len(self._unmirrored) >= LEXICAL_FLUSH:
+            self.flush_lexical()
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 (one Store per collection; asked once, not per write)
     def _max_batch(self) -> int:
@@ -385,6 +393,7 @@ class Store:
         self._before_write()
         for start in range(0, len(ids), 500):
             self.collection.delete(where={"doc_id": {"$in": ids[start : start + 500]}})
+        self.flush_lexical()  # adds before deletes, as in Chroma
         self._lexical_call(lambda: self.lexical.delete_docs(ids))
 
     # --- the lexical index ------------------------------------------------------------
@@ -427,10 +436,17 @@ class Store:
             return f"damaged ({exc})"
         return None
 
+    def flush_lexical(self) -> None:
+        """Commit the chunks written to Chroma but not yet to the lexical index."""
+        if self._unmirrored:
+            nodes, self._unmirrored = self._unmirrored, []
+            self._lexical_call(lambda: self.lexical.add(nodes))
+
     def lexical_search(self, query: str, n: int, **filters) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) pairs, best first (``LexicalIndex.search``), after
         catching up with the store when its generation moved since we last looked (one
         metadata read when it did not). A damaged index is rebuilt, then searched."""
+        self.flush_lexical()
         if self.generation() != self._lexical_generation:
             self.sync_lexical()
         try:
