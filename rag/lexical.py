@@ -28,6 +28,7 @@ Chroma, add what is missing, drop what is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import shutil
@@ -48,8 +49,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 RECONCILE_BATCH = 2000  # chunks read from Chroma and indexed at a time
 WRITER_HEAP = 50_000_000  # bytes the writer buffers before flushing a segment
-LOCK_WAIT_S = 120.0
-TIE_MARGIN = 20  # extra hits read so ties at the cut are broken by chunk id  # how long a write waits for another process's writer
+LOCK_WAIT_S = 120.0  # how long a write waits for another process's writer
+TIE_MARGIN = 20  # extra hits read so ties at the cut are broken by chunk id
+DISK_FULL_BELOW = 2 * WRITER_HEAP  # free bytes under which a failed write is a full disk
 
 
 def stems(texts: list[str]) -> list[list[str]]:
@@ -264,15 +266,23 @@ class LexicalIndex:
                 if time.monotonic() > deadline:
                     raise LexicalError(f"{self.path}: another process holds its writer ({exc})") from exc
                 time.sleep(0.05)
-        with _engine(self.path):
-            try:
-                work(writer)
-                writer.commit()
-            except BaseException:
-                writer.rollback()
-                raise
-            finally:
-                writer.wait_merging_threads()
+        try:
+            with _engine(self.path):
+                try:
+                    work(writer)
+                    writer.commit()
+                except BaseException:
+                    writer.rollback()
+                    raise
+                finally:
+                    writer.wait_merging_threads()
+        except LexicalError as exc:
+            # tantivy reports a full disk as "a worker thread encountered an error": say
+            # what it is, so the store names the way out instead of rebuilding the index.
+            text = str(exc)
+            if "No space left" in text or "StorageFull" in text or shutil.disk_usage(self.path).free < DISK_FULL_BELOW:
+                raise OSError(errno.ENOSPC, f"{self.path}: no space left on the device ({exc})") from exc
+            raise
 
     def _document(self, node: BaseNode, words: list[str]) -> Any:
         import tantivy
@@ -328,7 +338,13 @@ class LexicalIndex:
             now = set(list_ids())
             have = self.ids()
             gone = sorted(have - now)
-            for chunk_id in gone:
+            if len(gone) * 10 > len(have):
+                # Mostly other chunks (another store's index, an old copy): start over.
+                # Deleted documents count in BM25's statistics until segments merge, so
+                # deleting most of an index in place would skew rankings for a long time.
+                writer.delete_all_documents()
+                have = set()
+            for chunk_id in gone if have else ():
                 writer.delete_documents_by_term("id", chunk_id)
             missing = sorted(now - have)
             for start in range(0, len(missing), RECONCILE_BATCH):
