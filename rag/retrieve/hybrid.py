@@ -59,7 +59,7 @@ class HybridRetriever:
         self._index = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=self.embed_model)
 
     def dense(self, query: str, n: int, filters: SearchFilters | None) -> list[NodeWithScore]:
-        if self.store.count() == 0:
+        if self.store.empty():
             return []
         later = filters is not None and filters.by_year and filters.include_undated  # see SearchFilters.to_llama
         retriever = VectorIndexRetriever(
