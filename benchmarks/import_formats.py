@@ -26,6 +26,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import platform
 import random
 import re
@@ -49,6 +50,15 @@ FIRST = ["Ana", "Jörg", "Chidi", "Yuki", "Amira", "Piotr", "Beatriz", "Lena", "
 LAST = ["Müller", "de la Cruz", "Okafor", "Nakamura", "Hassan", "Kowalski", "Silva", "Fischer", "Ruiz", "Zhang", "Lindqvist", "Raman",
         "Ångström", "Nuñez"]
 LATEX = {"ü": '{\\"u}', "ö": '{\\"o}', "á": "{\\'a}", "é": "{\\'e}", "ë": '{\\"e}', "ç": "{\\c{c}}", "Å": "{\\AA}", "ñ": "{\\~n}"}
+
+
+def bench_env(work: Path, embedder: str) -> dict[str, str]:
+    """The environment for the commands a benchmark runs: none of the caller's RAG_
+    settings, the hashing or the local embedder, a model cache inside ``work``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_EMBED_BACKEND"] = "hashing" if embedder == "hashing" else "minilm-onnx"
+    env["RAG_MODEL_CACHE_DIR"] = str(work / "cache")
+    return env
 
 
 def papers(n: int, seed: int = 7) -> list[dict]:

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from import_formats import papers, write_jsonl  # noqa: E402
+from import_formats import bench_env, papers, write_jsonl  # noqa: E402
 
 RAG = str(Path(sys.executable).with_name("rag"))
 QUERIES = [
@@ -110,9 +110,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "resume.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-resume-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["RAG_EMBED_BACKEND"] = "hashing" if args.embedder == "hashing" else "minilm-onnx"
-    env["RAG_MODEL_CACHE_DIR"] = str(work / "cache")
+    env = bench_env(work, args.embedder)
     env["RAG_LLM_BACKEND"] = "fake"
     try:
         rows = papers(args.papers, seed=7)

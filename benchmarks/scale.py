@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import socket
 import statistics
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from import_formats import papers, write_jsonl  # noqa: E402
+from import_formats import bench_env, papers, write_jsonl  # noqa: E402
 
 STEP = r"""
 import json, resource, statistics, sys, time
@@ -118,9 +117,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-scale-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["RAG_EMBED_BACKEND"] = "hashing" if args.embedder == "hashing" else "minilm-onnx"
-    env["RAG_MODEL_CACHE_DIR"] = str(work / "cache")
+    env = bench_env(work, args.embedder)
     results = {}
     for n in args.sizes:
         every = papers(n + 100 * REPEATS, seed=n)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -253,19 +252,6 @@ class Store:
             meta = self.client.get_collection(self.name).metadata or {}
         return int(meta.get("generation", 0))
 
-    def content_fingerprint(self) -> str:
-        """What the store holds, whatever its generation counter says: a hash of the
-        sorted chunk ids (content-hash ids, so a changed paper changes it). A kill between
-        the last chunk write and ``bump_generation`` leaves the counter behind, not this."""
-        ids: list[str] = []
-        offset = 0
-        while True:
-            page = self.collection.get(include=[], limit=PAGE, offset=offset)
-            if not page["ids"]:
-                return ids_fingerprint(ids)
-            ids.extend(page["ids"])
-            offset += len(page["ids"])
-
     def bump_generation(self) -> int:
         """Move the generation past the old one and past the clock (in microseconds).
 
@@ -348,13 +334,10 @@ class Store:
 
     def nodes(self, ids: Sequence[str]) -> dict[str, TextNode]:
         """The stored chunks among ``ids`` as nodes (text + metadata), by id."""
-        from llama_index.core.schema import TextNode
-
         out: dict[str, TextNode] = {}
         for start in range(0, len(ids), 500):
             got = self.collection.get(ids=list(ids[start : start + 500]), include=["metadatas", "documents"])
-            for node_id, meta, text in zip(got["ids"], got["metadatas"] or [], got["documents"] or []):
-                out[node_id] = TextNode(id_=node_id, text=text or "", metadata=_public(meta))
+            out.update((node.node_id, node) for node in _nodes(got))
         return out
 
     def ids(self) -> Iterator[str]:
@@ -363,11 +346,8 @@ class Store:
 
     def iter_nodes(self) -> Iterator[TextNode]:
         """Every stored chunk as a node (text + metadata), page by page."""
-        from llama_index.core.schema import TextNode
-
         for page in self._pages(include=["metadatas", "documents"]):
-            for node_id, meta, text in zip(page["ids"], page["metadatas"], page["documents"]):
-                yield TextNode(id_=node_id, text=text or "", metadata=_public(meta))
+            yield from _nodes(page)
 
     # --- writing -------------------------------------------------------------------
     def add(self, nodes: Sequence[BaseNode]) -> None:
@@ -526,16 +506,16 @@ def _document(doc_id: str, chunks: list[tuple[dict, str]]) -> Document:
 _INTERNAL = {"_node_content", "_node_type", "document_id", "ref_doc_id"}
 
 
+def _nodes(got: dict) -> Iterator[TextNode]:
+    """The rows of a Chroma ``get`` (ids, metadatas, documents) as nodes."""
+    from llama_index.core.schema import TextNode
+
+    for node_id, meta, text in zip(got["ids"], got["metadatas"] or [], got["documents"] or []):
+        yield TextNode(id_=node_id, text=text or "", metadata=_public(meta))
+
+
 def _public(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if k not in _INTERNAL}
-
-
-def ids_fingerprint(ids: Iterable[str]) -> str:
-    """SHA-256 over sorted ids, one per line: the same set gives the same value."""
-    digest = hashlib.sha256()
-    for i in sorted(ids):
-        digest.update(i.encode() + b"\n")
-    return digest.hexdigest()
 
 
 _WRITES = {"add", "upsert", "update", "delete", "modify"}
