@@ -183,7 +183,7 @@ def rows(version: str) -> list[dict]:
 # "update" ingests B over a clean A; "rebuild" is the first search after a clean ingest
 # of B whose lexical index was deleted (the search rebuilds it from Chroma).
 POINTS = [
-    ("files read, nothing written", "new", "rag.ingest.pipeline:read_documents", "after", 1, False),
+    ("first part read, nothing written", "new", "rag.ingest.pipeline:_Run.part", "before", 1, False),
     ("first batch embedded, not written", "new", "rag.embeddings:MiniLMOnnxEmbedder.embed", "after", 1, False),
     ("a document cut between two write slices", "new", "llama_index.vector_stores.chroma:ChromaVectorStore.add", "after", 3, True),
     ("first write batch stored", "new", "rag.store:Store.add", "after", 1, False),

@@ -100,7 +100,15 @@ class Settings(BaseSettings):
     max_record_chars: int = Field(
         100_000, ge=1000, description="A line or record longer than this is rejected, not ingested."
     )
-    max_file_mb: float = Field(512, gt=0, description="Files larger than this are rejected unread.")
+    max_file_mb: float = Field(
+        512, gt=0, description="Files larger than this are rejected unread (JSON Lines files are streamed: no limit)."
+    )
+    ingest_part_docs: int = Field(
+        20_000,
+        ge=1,
+        description="Papers read, deduplicated and written together, which bounds ingest memory. Near-duplicates are "
+        "found within a part; exact copies and shared DOI/arXiv ids across the whole run.",
+    )
 
     # --- search --------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=200, description="Results returned by search when k is not given.")

@@ -58,6 +58,10 @@ class StoredDoc:
     def complete(self) -> bool:
         return self.chunks_present == self.chunks_expected
 
+    @property
+    def source_file(self) -> str:
+        return self.source.rsplit(":", 1)[0]
+
 
 def make_client(settings: Settings):
     """Chroma client for the configured mode (embedded by default).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
@@ -85,6 +86,50 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
     return unique, [str(p) for p in skipped]
 
 
+STREAMED = {".jsonl", ".ndjson"}  # read line by line, whatever their size
+HEAD_BYTES = 8192
+
+
+def _check_head(path: Path, head: bytes) -> None:
+    """The checks every file gets before it is parsed: not empty, not binary."""
+    if not head:
+        raise InputError(str(path), "empty file")
+    if b"\x00" in head[:HEAD_BYTES]:
+        raise InputError(str(path), "binary file (contains NUL bytes), not text")
+
+
+def streamable(path: Path) -> bool:
+    """Whether ``path`` is JSON Lines read line by line (not a ``.jsonl`` holding one JSON array)."""
+    if path.suffix.lower() not in STREAMED:
+        return False
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    _check_head(path, head)
+    return not head.decode("utf-8-sig", errors="replace").lstrip().startswith("[")
+
+
+def read_lines(path: Path, max_chars: int) -> Iterator[tuple[int, str, str, int]]:
+    """Yield ``(line number, text, problem, bytes read)`` for each line of ``path`` without
+    reading the file whole: memory stays at one line (at most ``max_chars`` characters)
+    however large the file. ``problem`` says why a line has no text (not UTF-8, too long)."""
+    with path.open("rb") as f:
+        number = 0
+        while raw := f.readline(max_chars * 4 + 2):  # UTF-8 is at most 4 bytes a character
+            number += 1
+            if not raw.endswith(b"\n") and len(raw) > max_chars * 4:
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of an over-long line is skipped, not held
+                yield number, "", f"line is longer than {max_chars:,} characters, over the limit", f.tell()
+                continue
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                where = f.tell() - len(raw) + exc.start
+                yield number, "", f"not UTF-8 text (invalid byte at offset {where}); re-save the file as UTF-8", f.tell()
+                continue
+            yield number, text.rstrip("\r\n"), "", f.tell()
+
+
 def read_text(path: Path, max_mb: float) -> str:
     """Read a file as UTF-8 text or raise InputError saying why it cannot be."""
     size = path.stat().st_size
@@ -93,8 +138,7 @@ def read_text(path: Path, max_mb: float) -> str:
     if size > max_mb * 1024 * 1024:
         raise InputError(str(path), f"file is {size / 1e6:.0f} MB, over the {max_mb:g} MB limit (RAG_MAX_FILE_MB)")
     data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise InputError(str(path), "binary file (contains NUL bytes), not text")
+    _check_head(path, data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

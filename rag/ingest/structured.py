@@ -52,24 +52,29 @@ def _record(record: object, where: str, max_chars: int, result: ParseResult) -> 
     add_record(fields, where, max_chars, result, label)
 
 
+def jsonl_line(number: int, line: str, source_name: str, max_record_chars: int, result: ParseResult) -> None:
+    """Parse line ``number`` of a JSON Lines file into ``result``."""
+    if not line.strip():
+        return
+    where = f"{source_name}:{number}"
+    if len(line) > max_record_chars * 2:
+        result.rejected.append(Rejection(where=where, reason=f"line is {len(line):,} characters, over the limit"))
+        return
+    try:
+        fields = json.loads(line)
+    except json.JSONDecodeError as exc:
+        result.rejected.append(Rejection(where=where, reason=_malformed(exc)))
+        return
+    except RecursionError:  # e.g. 50,000 nested brackets: the line goes, the file's other lines stay
+        result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read"))
+        return
+    _record(fields, where, max_record_chars, result)
+
+
 def parse_jsonl(text: str, source_name: str, max_record_chars: int) -> ParseResult:
     result = ParseResult()
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source_name}:{number}"
-        if len(line) > max_record_chars * 2:
-            result.rejected.append(Rejection(where=where, reason=f"line is {len(line):,} characters, over the limit"))
-            continue
-        try:
-            fields = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.rejected.append(Rejection(where=where, reason=_malformed(exc)))
-            continue
-        except RecursionError:  # e.g. 50,000 nested brackets: the line goes, the file's other lines stay
-            result.rejected.append(Rejection(where=where, reason="JSON nested too deeply to read"))
-            continue
-        _record(fields, where, max_record_chars, result)
+        jsonl_line(number, line, source_name, max_record_chars, result)
     return result
 
 

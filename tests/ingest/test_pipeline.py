@@ -114,3 +114,71 @@ def test_long_text_is_chunked_with_metadata_on_every_chunk(settings, tmp_path):
     assert {n.metadata["title"] for n in nodes} == {"Long"} and {n.metadata["year"] for n in nodes} == {2020}
     doc = a.document(nodes[0].metadata["doc_id"])
     assert doc.abstract == long_text
+
+
+def _chunks(a: Assistant) -> dict[str, str]:
+    return {n.node_id: n.get_content() for n in a.store.iter_nodes()}
+
+
+def test_ingest_in_parts_stores_what_one_part_stores(tmp_path, corpus_copy):
+    from ..conftest import make_settings
+
+    whole = Assistant(make_settings(tmp_path / "whole"), embedder=HashingEmbedder())
+    parts = Assistant(make_settings(tmp_path / "parts", ingest_part_docs=40), embedder=HashingEmbedder())
+    one, many = whole.ingest([corpus_copy]), parts.ingest([corpus_copy])
+    assert (many.files, many.records, many.added, many.duplicates) == (one.files, one.records, one.added, one.duplicates)
+    assert _chunks(parts) == _chunks(whole)
+    again = parts.ingest([corpus_copy])
+    assert (again.added, again.unchanged, again.duplicates, again.chunks_written) == (0, 307, 2, 0)
+
+
+def test_copies_in_different_parts_are_stored_once_and_stay_once(settings, tmp_path):
+    a = Assistant(settings.model_copy(update={"ingest_part_docs": 2}), embedder=HashingEmbedder())
+    records = [
+        {"title": "Compression", "abstract": ABSTRACT_A, "doi": "10.1/a"},
+        {"title": "Heterophily", "abstract": ABSTRACT_B},
+        {"title": "Compression", "abstract": ABSTRACT_A},  # the same text, next part
+        {"title": "Compression", "abstract": ABSTRACT_A.replace("98%", "97%"), "doi": "10.1/A"},  # the same DOI
+        {"title": "Third", "abstract": ABSTRACT_C},
+    ]
+    write(tmp_path / "in.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    first = a.ingest([tmp_path / "in.jsonl"])
+    assert (first.records, first.added, first.duplicates) == (5, 3, 2)
+    again = a.ingest([tmp_path / "in.jsonl"])
+    assert (again.added, again.updated, again.unchanged, again.duplicates, again.removed) == (0, 0, 3, 2, 0)
+    assert len(a.store.stored_docs()) == 3
+
+
+def test_changed_file_read_in_parts_updates_what_changed(settings, tmp_path):
+    a = Assistant(settings.model_copy(update={"ingest_part_docs": 1}), embedder=HashingEmbedder())
+    path = tmp_path / "in.jsonl"
+    write(path, "".join(json.dumps({"title": t, "abstract": x}) + "\n" for t, x in [("A", ABSTRACT_A), ("B", ABSTRACT_B)]))
+    a.ingest([path])
+    write(path, "".join(json.dumps({"title": t, "abstract": x}) + "\n" for t, x in [("A", ABSTRACT_A.replace("98%", "97%")), ("C", ABSTRACT_C)]))
+    report = a.ingest([path])
+    assert (report.added, report.updated, report.unchanged, report.removed) == (0, 2, 0, 0)  # C took B's line
+    assert sorted(s.title for s in a.store.stored_docs().values()) == ["A", "C"]
+
+
+def test_json_lines_are_streamed_past_the_file_size_limit(settings, tmp_path):
+    a = Assistant(settings.model_copy(update={"max_file_mb": 0.001, "ingest_part_docs": 2}), embedder=HashingEmbedder())
+    path = tmp_path / "big.jsonl"
+    lines = [json.dumps({"title": t, "abstract": x}).encode() for t, x in [("A", ABSTRACT_A), ("B", ABSTRACT_B)]]
+    lines += [b'{"title": "caf\xe9", "abstract": "latin-1 bytes"}', b"{" + b'"x": 1, ' * 40_000 + b"}"]
+    lines += [json.dumps({"title": "C", "abstract": ABSTRACT_C}).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    seen: list[tuple[int, int]] = []
+    report = a.ingest([path], progress=lambda done, total: seen.append((done, total)))
+    assert report.added == 3 and len(a.store.stored_docs()) == 3
+    reasons = {r.where.rsplit(":", 1)[1]: r.reason for r in report.rejected}
+    assert reasons["3"].startswith("not UTF-8 text (invalid byte at offset")
+    assert "over the limit" in reasons["4"]
+    assert seen[-1] == (3, 3) and all(done <= total for done, total in seen)
+
+
+def test_read_documents_keeps_every_record_of_small_inputs(settings, corpus_copy):
+    from rag.ingest.pipeline import read_documents
+    from rag.models import IngestReport
+
+    docs, parsed = read_documents([corpus_copy], settings, IngestReport())
+    assert len(docs) == 309 and len(parsed) == 5
