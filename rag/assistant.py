@@ -257,7 +257,7 @@ class Assistant:
             ("documents complete", not partial, f"{len(partial)} incomplete ({', '.join(partial[:5])}): `rag ingest` again rewrites them"
              if partial else "every document has all its chunks")
         )
-        trouble = self.store.lexical_problem()
+        trouble = self.store.lexical.problem()
         checks.append((
             "lexical index", trouble is None,
             f"{self.store.lexical.path}: {trouble}; the next search mends it, or `rag reindex`" if trouble
@@ -267,5 +267,5 @@ class Assistant:
 
     def reindex(self) -> int:
         """Rebuild the derived lexical (BM25) index from the Chroma store; returns its chunk count."""
-        self.store.sync_lexical(rebuild=True)
+        self.store.lexical.sync(rebuild=True)
         return self.store.lexical.count()

@@ -6,6 +6,7 @@ user can fix the input without reading a traceback.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,3 +61,20 @@ def one_line(errors: Sequence[Mapping[str, Any]], *, env_prefix: str | None = No
     """``first_problem`` as the one line users see: ``where: reason``."""
     where, reason = first_problem(errors, env_prefix=env_prefix)
     return f"{where}: {reason}"
+
+
+def brief(exc: BaseException) -> str:
+    """An exception as one short line (Chroma's and tantivy's messages can span many)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def remedy(exc: BaseException, *, writing: bool = False) -> str:
+    """The way out of a store failure whose cause we can name ("; ..."), or "": one rule
+    for the vector store and the lexical index."""
+    text = str(exc).lower()
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text or "no space left" in text:
+        if writing:
+            return "; the disk is full: free space and run the ingest again (it finishes what was cut off)"
+        return "; the disk is full: free space and retry (nothing stored was changed)"
+    return ""

@@ -16,7 +16,7 @@ tantivy's whitespace tokenizer splits again. Its BM25 is Lucene's (idf
 ``ln(1 + (N - n + 0.5) / (n + 0.5))``, k1 1.2, b 0.75). Rows carry the chunk id and the
 fields the search filters use; text and metadata stay in Chroma, the source of truth.
 
-Keeping it in step with Chroma (``Store`` does this; see ``Store.sync_lexical``): every
+Keeping it in step with Chroma (``rag.mirror.LexicalMirror`` does this for the store): every
 write marks the index *pending* (``state.json`` beside it) before Chroma is written and
 commits the mirror right after; ``Store.bump_generation`` records the store's write
 generation and clears the mark. A kill between the two writes leaves the mark, a write

@@ -15,7 +15,6 @@ same code in both modes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import logging
 import time
@@ -29,8 +28,8 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 
 from . import offline  # noqa: F401  (telemetry off before chromadb is used)
-from .errors import StoreError
-from .lexical import LexicalError, LexicalIndex
+from .errors import StoreError, brief, remedy
+from .mirror import LexicalMirror
 from .models import Document
 from .settings import Settings
 
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = 5000  # rows per Chroma get() page: bounded memory on big collections
-LEXICAL_FLUSH = 2000  # chunks mirrored to the lexical index per commit
 
 
 @dataclass(frozen=True)
@@ -87,17 +85,7 @@ def make_client(settings: Settings):
         from chromadb.api.client import SharedSystemClient
 
         SharedSystemClient.clear_system_cache()
-        raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({_one_line(exc)}){_remedy(exc)}") from exc
-
-
-def _remedy(exc: BaseException, *, writing: bool = False) -> str:
-    """The way out of a failure whose cause we can name (one rule for every store error)."""
-    text = str(exc).lower()
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text or "no space left" in text:
-        if writing:
-            return "; the disk is full: free space and run the ingest again (it finishes what was cut off)"
-        return "; the disk is full: free space and retry (nothing stored was changed)"
-    return ""
+        raise StoreError(f"{settings.data_dir}: cannot open the Chroma store ({brief(exc)}){remedy(exc)}") from exc
 
 
 def _http_client(settings: Settings):
@@ -123,11 +111,11 @@ def _http_client(settings: Settings):
     except Exception as exc:
         if _is_auth_error(exc):
             raise StoreError(
-                f"Chroma server at {where} refused the request ({_one_line(exc)}); "
+                f"Chroma server at {where} refused the request ({brief(exc)}); "
                 "check RAG_CHROMA_AUTH_TOKEN"
             ) from exc
         raise StoreError(
-            f"Chroma server at {where} is not reachable ({_one_line(exc)}); start one with "
+            f"Chroma server at {where} is not reachable ({brief(exc)}); start one with "
             f"`chroma run --path DIR --host {host} --port {port}` or set RAG_STORE=embedded"
         ) from exc
     log.info("connected to the Chroma server at %s", where)
@@ -142,11 +130,6 @@ def _is_auth_error(exc: Exception) -> bool:
     )
 
 
-def _one_line(exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 class Store:
     def __init__(self, settings: Settings, client=None) -> None:
         self.settings = settings
@@ -154,9 +137,7 @@ class Store:
         self.client = client or make_client(settings)
         self.collection = self._open()
         self.seen_generation = self.generation()
-        self.lexical = LexicalIndex(lexical_path(settings))
-        self._lexical_generation: int | None = None  # the generation at which we last found it in step
-        self._unmirrored: list[BaseNode] = []  # written to Chroma, not yet committed to the lexical index
+        self.lexical = LexicalMirror(lexical_path(settings), self)  # the BM25 side, kept in step with writes
         self._empty, self._empty_at = True, -1
 
     @property
@@ -174,10 +155,10 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            if remedy := _remedy(exc, writing=writing):
-                raise StoreError(f"{self.where}: {what} failed ({_one_line(exc)}){remedy}") from exc
+            if way_out := remedy(exc, writing=writing):
+                raise StoreError(f"{self.where}: {what} failed ({brief(exc)}){way_out}") from exc
             raise StoreError(
-                f"{self.where}: {what} failed ({_one_line(exc)}); `rag doctor` checks the store; if it is "
+                f"{self.where}: {what} failed ({brief(exc)}); `rag doctor` checks the store; if it is "
                 "damaged, ingest again into an empty RAG_DATA_DIR or restore a backup"
             ) from exc
 
@@ -193,7 +174,7 @@ class Store:
                 metadata={"index": str(sorted(self.settings.index_fingerprint().items())), "generation": 0},
             )
         except Exception as exc:  # a server that went away, a full disk, a corrupt file
-            raise StoreError(f"collection {self.name}: cannot open ({_one_line(exc)}){_remedy(exc)}") from exc
+            raise StoreError(f"collection {self.name}: cannot open ({brief(exc)}){remedy(exc)}") from exc
 
     def others(self) -> dict[str, int]:
         """Chunks held by this store's other collections (papers ingested with other
@@ -269,10 +250,7 @@ class Store:
         meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
         self.collection.modify(metadata=meta)
         self.seen_generation = meta["generation"]  # our own write: nothing to reopen
-        self.flush_lexical()
-        if self._lexical_generation is not None:  # in step before our writes, each of them mirrored
-            self._lexical_call(lambda: self.lexical.synced(meta["generation"]))
-            self._lexical_generation = meta["generation"]
+        self.lexical.synced(meta["generation"])
         return meta["generation"]
 
     def _pages(self, where: dict | None = None, include: list[str] | None = None) -> Iterator[dict]:
@@ -310,10 +288,14 @@ class Store:
             out.update(self.stored_docs({"doc_id": {"$in": ids[start : start + 500]}}))
         return out
 
-    def documents_from_files(self, source_files: list[str]) -> dict[str, StoredDoc]:
-        if not source_files:
-            return {}
-        return self.stored_docs({"source_file": {"$in": source_files}})
+    def doc_ids_from_files(self, source_files: list[str]) -> set[str]:
+        """The ids of the documents stored from ``source_files`` (only the ids are held:
+        a million-paper library's ids are ~80 MB, its chunks' metadata many times that)."""
+        ids: set[str] = set()
+        for start in range(0, len(source_files), 500):
+            for page in self._pages({"source_file": {"$in": source_files[start : start + 500]}}):
+                ids.update(str(meta["doc_id"]) for meta in page["metadatas"])
+        return ids
 
     def with_identifiers(self, dois: Iterable[str], arxiv_ids: Iterable[str]) -> dict[str, StoredDoc]:
         """Stored documents whose DOI or arXiv id is among those given."""
@@ -361,19 +343,14 @@ class Store:
         rewritten by the next ingest."""
         if not nodes:
             return
-        self._before_write()
+        self.lexical.before_write()
         try:
             limit = self._max_batch()
             for start in range(0, len(nodes), limit):
                 self.vector_store.add(list(nodes[start : start + limit]))
         except Exception as exc:
-            raise StoreError(f"collection {self.name}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}") from exc
-        # Mirrored in commits of LEXICAL_FLUSH chunks, not one per write batch: a tantivy
-        # commit costs ~30 ms (fsync), more than tokenizing 64 papers. What a kill leaves
-        # unmirrored is caught by the pending mark, set before the Chroma write.
-        self._unmirrored.extend(nodes)
-        if len(self._unmirrored) >= LEXICAL_FLUSH:
-            self.flush_lexical()
+            raise StoreError(f"collection {self.name}: write failed ({brief(exc)}){remedy(exc, writing=True)}") from exc
+        self.lexical.added(nodes)
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 (one Store per collection; asked once, not per write)
     def _max_batch(self) -> int:
@@ -383,99 +360,10 @@ class Store:
         ids = list(doc_ids)
         if not ids:
             return
-        self._before_write()
+        self.lexical.before_write()
         for start in range(0, len(ids), 500):
             self.collection.delete(where={"doc_id": {"$in": ids[start : start + 500]}})
-        self.flush_lexical()  # adds before deletes, as in Chroma
-        self._lexical_call(lambda: self.lexical.delete_docs(ids))
-
-    # --- the lexical index ------------------------------------------------------------
-    def _before_write(self) -> None:
-        """Bring the lexical index in step (once per process), then mark it pending: a
-        kill between the Chroma write and its mirror leaves the mark for the next reader."""
-        if self._lexical_generation is None:
-            self.sync_lexical()
-        self._lexical_call(self.lexical.mark_pending)
-
-    def _lexical_call(self, call) -> None:
-        try:
-            call()
-        except OSError as exc:
-            raise StoreError(
-                f"lexical index {self.lexical.path}: write failed ({_one_line(exc)}){_remedy(exc, writing=True)}"
-            ) from exc
-        except LexicalError as exc:
-            if "another process holds its writer" in str(exc):
-                raise StoreError(f"lexical index {self.lexical.path}: {_one_line(exc)}; retry when it is done") from exc
-            log.warning("lexical index %s unusable (%s); rebuilt from the store on next use", self.lexical.path, exc)
-            self.lexical.discard()
-            self._lexical_generation = None
-
-    def lexical_problem(self) -> str | None:
-        """Why the lexical index is not in step with the store (None: it is). Reads only."""
-        if not self.lexical.path.exists():
-            return "missing"
-        if trouble := self.lexical.integrity():
-            return trouble
-        try:
-            generation, count = self.generation(), self.count()
-            if self.lexical.pending():
-                return "a write to the store was interrupted before it reached the index"
-            if self.lexical.generation() != generation:
-                return "built at another write generation of the store"
-            if self.lexical.count() != count:
-                return f"holds {self.lexical.count()} chunks, the store {count}"
-        except LexicalError as exc:
-            return f"damaged ({exc})"
-        return None
-
-    def flush_lexical(self) -> None:
-        """Commit the chunks written to Chroma but not yet to the lexical index."""
-        if self._unmirrored:
-            nodes, self._unmirrored = self._unmirrored, []
-            self._lexical_call(lambda: self.lexical.add(nodes))
-
-    def lexical_search(self, query: str, n: int, **filters) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score) pairs, best first (``LexicalIndex.search``), after
-        catching up with the store when its generation moved since we last looked (one
-        metadata read when it did not). A damaged index is rebuilt, then searched."""
-        self.flush_lexical()
-        if self.generation() != self._lexical_generation:
-            self.sync_lexical()
-        try:
-            return self.lexical.search(query, n, **filters)
-        except LexicalError as exc:
-            log.warning("lexical index %s damaged (%s); rebuilding it from the store", self.lexical.path, exc)
-            self.sync_lexical(rebuild=True)
-            return self.lexical.search(query, n, **filters)
-
-    def sync_lexical(self, *, rebuild: bool = False) -> tuple[int, int]:
-        """Reconcile the lexical index with Chroma when it is not known to be in step
-        (or, with ``rebuild``, from nothing): (chunks added, chunks dropped)."""
-        generation = self.generation()
-        if rebuild:
-            self.lexical.discard()
-        try:
-            index = self.lexical
-            if (
-                not rebuild
-                and index.generation() == generation
-                and not index.pending()
-                and index.count() == self.count()
-            ):
-                self._lexical_generation = generation
-                return 0, 0
-            with self.checked("reading chunk ids for the lexical index"):
-                added, dropped = index.reconcile(self.ids, self.nodes, generation)
-        except LexicalError as exc:
-            if rebuild:
-                raise StoreError(f"lexical index {self.lexical.path}: cannot be written ({_one_line(exc)})") from exc
-            log.warning("lexical index %s unusable (%s); rebuilding it from the store", self.lexical.path, exc)
-            return self.sync_lexical(rebuild=True)
-        self._lexical_generation = generation
-        if added or dropped:
-            log.info("lexical index %s: %d chunks added, %d dropped (generation %d)", self.lexical.path, added, dropped, generation)
-        return added, dropped
+        self.lexical.deleted(ids)
 
 
 def lexical_path(settings: Settings) -> Path:

@@ -16,6 +16,8 @@ FORBIDDEN = {
     "rag.retrieve": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.ingest"},
     "rag.ingest": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve"},
     "rag.store": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve", "rag.ingest"},
+    "rag.mirror": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve", "rag.ingest", "rag.store"},
+    "rag.lexical": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve", "rag.ingest", "rag.store", "rag.mirror"},
     "rag.embeddings": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve", "rag.ingest", "rag.store"},
     "rag.llm": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.retrieve", "rag.ingest", "rag.store"},
     "rag.inputs": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals"},

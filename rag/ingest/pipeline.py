@@ -200,7 +200,7 @@ class _Run:
     ) -> None:
         self.settings, self.store, self.embedder, self.report, self.progress = settings, store, embedder, report, progress
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-        self.before = store.documents_from_files(labels)  # what these files held before this run
+        self.before = store.doc_ids_from_files(labels)  # the papers these files held before this run
         self.seen: set[str] = set()  # every unique paper of this run so far
         self.new: list[_New] = []  # papers not stored before (only kept when some were: to tell updates)
         self.done = self.todo = 0
@@ -282,7 +282,8 @@ class _Run:
         """Count updates and delete what the files no longer hold (after the new versions are in)."""
         report, files = self.report, set(parsed_files)
         # Documents that these files used to hold but no longer do: replaced or gone.
-        previous = {i: s for i, s in self.before.items() if i not in self.seen and s.source_file in files}
+        gone = self.before - self.seen
+        previous = {i: s for i, s in self.store.states(gone).items() if s.source_file in files} if gone else {}
         by_title = {(s.source_file, s.title): i for i, s in previous.items() if s.title}
         by_place = {s.source: i for i, s in previous.items()}
         by_identifier = {k: i for i, s in previous.items() for k in _keys(s.doi, s.arxiv_id)}

@@ -13,7 +13,7 @@ from .filters import SearchFilters
 def search(store: Store, query: str, n: int, filters: SearchFilters | None = None) -> list[NodeWithScore]:
     """The best ``n`` chunks by BM25, best first (a chunk deleted meanwhile is left out)."""
     f = filters or SearchFilters()
-    ranked = store.lexical_search(
+    ranked = store.lexical.search(
         query, n, year_min=f.year_min, year_max=f.year_max, include_undated=f.include_undated, source=f.source_name()
     )
     nodes = store.nodes([i for i, _ in ranked])

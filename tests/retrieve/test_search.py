@@ -147,7 +147,7 @@ def test_a_damaged_or_substituted_lexical_index_is_rebuilt(loaded, settings):
     expected = [h.doc_id for h in loaded.search(query, k=5, mode="bm25")]
     folder = loaded.store.lexical.path
     # 1. an index that lost papers (restored from an old copy, or written by a bug)
-    loaded.store.lexical.delete_docs(expected[:3])
+    loaded.store.lexical.index.delete_docs(expected[:3])
     again = Assistant(settings, embedder=HashingEmbedder())
     assert again.doctor()[-1][1] is False
     assert [h.doc_id for h in again.search(query, k=5, mode="bm25")] == expected
