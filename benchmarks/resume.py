@@ -2,10 +2,11 @@
 what a clean ingest gives.
 
     .venv/bin/python benchmarks/resume.py [--papers 20000] [--kills 0.05 0.3 0.55 0.8 0.97]
-        [--embedder hashing|local] [--out benchmarks/results/resume.json]
+        [--part-docs 5000] [--embedder hashing|local] [--out benchmarks/results/resume.json]
 
 Papers are recombined from the bundled abstracts (benchmarks/import_formats.py), in
-four JSONL files. A clean ingest is timed; then, for each fraction f, a fresh store
+four JSONL files, ingested in parts of ``--part-docs`` papers (so kills land in
+different parts, between the first part's writes and the last). A clean ingest is timed; then, for each fraction f, a fresh store
 gets the same ingest killed after f of the clean run's time (reading, embedding,
 Chroma writes and lexical commits are all reachable that way), then the same command
 again; one more store is killed twice (the re-run killed too). Each result is compared
@@ -106,12 +107,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=20_000)
     parser.add_argument("--kills", type=float, nargs="+", default=[0.05, 0.3, 0.55, 0.8, 0.97])
+    parser.add_argument("--part-docs", type=int, default=5000)
     parser.add_argument("--embedder", choices=["hashing", "local"], default="hashing")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "resume.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-resume-"))
     env = bench_env(work, args.embedder)
     env["RAG_LLM_BACKEND"] = "fake"
+    env["RAG_INGEST_PART_DOCS"] = str(args.part_docs)
     try:
         rows = papers(args.papers, seed=7)
         files = []
@@ -153,7 +156,7 @@ def main() -> None:
             shutil.rmtree(data, ignore_errors=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "papers": args.papers, "embedder": args.embedder, "clean_ingest_s": round(seconds, 1),
+            "papers": args.papers, "part_docs": args.part_docs, "embedder": args.embedder, "clean_ingest_s": round(seconds, 1),
             "clean": {k: clean[k] for k in ("documents", "chunks", "doctor_ok")}, "runs": results,
         }, indent=2) + "\n")
     finally:
