@@ -138,7 +138,7 @@ class _Reader:
                 self.report.records += len(result.documents)
                 any_docs, any_rejected = any_docs or bool(result.documents), any_rejected or bool(result.rejected)
                 pending.extend(result.documents)
-                self.fraction = min(before + done, total) / total
+                self.fraction = min((before + done) / total, 0.999999)  # 1.0: every part handed out
                 while part_docs and len(pending) >= part_docs:
                     if any_docs or not any_rejected:
                         self._parsed(label)
@@ -203,11 +203,12 @@ class _Run:
         self.before = store.doc_ids_from_files(labels)  # the papers these files held before this run
         self.seen: set[str] = set()  # every unique paper of this run so far
         self.new: list[_New] = []  # papers not stored before (only kept when some were: to tell updates)
-        self.done = self.todo = 0
+        self.done = self.todo = self.processed = 0
         self.wrote = False
 
     def part(self, docs: list[Document], fraction: float) -> None:
         report = self.report
+        self.processed += len(docs)
         unique, duplicates = deduplicate(docs, self.settings.near_duplicate_threshold)
         report.duplicates += duplicates
         fresh = []
@@ -262,9 +263,14 @@ class _Run:
         return kept
 
     def _write(self, todo: list[Document], fraction: float) -> None:
-        # The total is known once every file is read; until then it is estimated from
-        # the share of the input's bytes read.
-        total = self.todo if fraction >= 1 else max(self.todo, round(self.todo / max(fraction, 1e-9)))
+        # The total is known once every file is read; until then it is estimated: the
+        # records in the input (those read so far over the share of its bytes read) times
+        # the share of records processed so far that needed writing.
+        if fraction >= 1:
+            total = self.todo
+        else:
+            records = self.report.records / max(fraction, 1e-9)
+            total = max(self.todo, round(records * self.todo / max(self.processed, 1)))
         for start in range(0, len(todo), WRITE_BATCH_DOCS):
             batch = todo[start : start + WRITE_BATCH_DOCS]
             nodes = [n for d in batch for n in self.chunker.chunks(d)]

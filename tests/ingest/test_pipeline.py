@@ -182,3 +182,20 @@ def test_read_documents_keeps_every_record_of_small_inputs(settings, corpus_copy
 
     docs, parsed = read_documents([corpus_copy], settings, IngestReport())
     assert len(docs) == 309 and len(parsed) == 5
+
+
+def test_progress_total_is_estimated_from_what_was_read(settings, tmp_path, monkeypatch):
+    import random
+
+    from rag.ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "STREAM_BATCH_LINES", 7)
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(5000)]
+    rows = [{"title": f"Paper {i}", "abstract": " ".join(rng.sample(words, 60))} for i in range(40)]
+    write(tmp_path / "in.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    a = Assistant(settings.model_copy(update={"ingest_part_docs": 5}), embedder=HashingEmbedder())
+    seen: list[tuple[int, int]] = []
+    report = a.ingest([tmp_path / "in.jsonl"], progress=lambda done, total: seen.append((done, total)))
+    assert report.added == 40 and seen[-1] == (40, 40)
+    assert all(34 <= total <= 46 for _, total in seen)  # within 15% while the file is still being read
