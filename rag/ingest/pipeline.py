@@ -131,8 +131,6 @@ class _Reader:
         for path, size in zip(self.files, sizes):
             label, any_docs, any_rejected = source_label(path), False, False
             for result, done in file_results(path, self.settings):
-                for line in result.unused:
-                    log.info("%s: unused %s", label, line)
                 self.report.rejected.extend(result.rejected)
                 self.report.no_abstract += result.no_abstract
                 self.report.records += len(result.documents)
