@@ -20,6 +20,11 @@ def paper_link(doi: str | None, arxiv_id: str | None, url: str | None) -> str | 
     return url
 
 
+def file_of(place: str) -> str:
+    """The file of a ``file:line`` place (a source, a rejection's ``where``)."""
+    return place.rsplit(":", 1)[0]
+
+
 class Document(BaseModel):
     """One paper: the unit we deduplicate, store and cite."""
 
@@ -43,7 +48,7 @@ class Document(BaseModel):
 
     @property
     def source_file(self) -> str:
-        return self.source.rsplit(":", 1)[0]
+        return file_of(self.source)
 
 
 class Hit(BaseModel):

@@ -30,7 +30,7 @@ from chromadb.config import Settings as ChromaSettings
 from . import offline  # noqa: F401  (telemetry off before chromadb is used)
 from .errors import StoreError, brief, remedy
 from .mirror import LexicalMirror
-from .models import Document
+from .models import Document, file_of
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class StoredDoc:
 
     @property
     def source_file(self) -> str:
-        return self.source.rsplit(":", 1)[0]
+        return file_of(self.source)
 
 
 def make_client(settings: Settings):

@@ -26,7 +26,7 @@ from llama_index.core.schema import MetadataMode
 from ..chunking import Chunker
 from ..embeddings import Embedder
 from ..errors import InputError
-from ..models import Document, IngestReport, Rejection
+from ..models import Document, IngestReport, Rejection, file_of
 from ..settings import Settings
 from ..store import Store
 from .bibtex import parse_bibtex
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PARSERS = {"raw": parse_raw, "jsonl": parse_jsonl, "json": parse_json, "csv": parse_csv, "bibtex": parse_bibtex, "ris": parse_ris}
 WRITE_BATCH_DOCS = 64
 STREAM_BATCH_LINES = 2000  # JSON Lines parsed this many lines at a time
+NO_ABSTRACTS = "no abstracts found in the file"
 
 # progress(done, total) is called as documents are embedded and written.
 Progress = Callable[[int, int], None]
@@ -58,13 +59,11 @@ def parse_file(path: Path, settings: Settings) -> ParseResult:
     label = source_label(path)
     try:
         text = read_text(path, settings.max_file_mb)
-    except InputError as exc:
-        return ParseResult(rejected=[Rejection(where=label, reason=exc.reason)])
-    except OSError as exc:
-        return ParseResult(rejected=[Rejection(where=label, reason=f"cannot read ({exc.strerror or exc})")])
+    except (InputError, OSError) as exc:
+        return _unreadable(label, exc)
     result = PARSERS[detect(path, text)](text, label, settings.max_record_chars)
     if not result.documents and not result.rejected:
-        result.rejected.append(Rejection(where=label, reason="no abstracts found in the file"))
+        result.rejected.append(Rejection(where=label, reason=NO_ABSTRACTS))
     for line in result.unused:
         log.info("%s: unused %s", label, line)
     return result
@@ -76,11 +75,8 @@ def file_results(path: Path, settings: Settings) -> Iterator[tuple[ParseResult, 
     label = source_label(path)
     try:
         streamed = streamable(path)
-    except InputError as exc:
-        yield ParseResult(rejected=[Rejection(where=label, reason=exc.reason)]), path.stat().st_size
-        return
-    except OSError as exc:
-        yield ParseResult(rejected=[Rejection(where=label, reason=f"cannot read ({exc.strerror or exc})")]), 0
+    except (InputError, OSError) as exc:
+        yield _unreadable(label, exc), 0
         return
     if not streamed:
         yield parse_file(path, settings), path.stat().st_size
@@ -98,10 +94,15 @@ def file_results(path: Path, settings: Settings) -> Iterator[tuple[ParseResult, 
                 yield result, done
                 result = ParseResult()
     except OSError as exc:
-        result.rejected.append(Rejection(where=label, reason=f"cannot read ({exc.strerror or exc})"))
+        result.rejected.extend(_unreadable(label, exc).rejected)
     if not found and not result.documents and not result.rejected:
-        result.rejected.append(Rejection(where=label, reason="no abstracts found in the file"))
+        result.rejected.append(Rejection(where=label, reason=NO_ABSTRACTS))
     yield result, done
+
+
+def _unreadable(label: str, exc: InputError | OSError) -> ParseResult:
+    reason = exc.reason if isinstance(exc, InputError) else f"cannot read ({exc.strerror or exc})"
+    return ParseResult(rejected=[Rejection(where=label, reason=reason)])
 
 
 def read_documents(paths: list[str | Path], settings: Settings, report: IngestReport) -> tuple[list[Document], list[str]]:
@@ -121,7 +122,7 @@ class _Reader:
     files: list[Path]
     settings: Settings
     report: IngestReport
-    parsed_files: list[str] = field(default_factory=list)
+    parsed_files: list[str] = field(default_factory=list)  # complete once every part is handed out
     fraction: float = 0.0  # share of the input's bytes read so far
 
     def parts(self, part_docs: int | None) -> Iterator[list[Document]]:
@@ -138,20 +139,14 @@ class _Reader:
                 pending.extend(result.documents)
                 self.fraction = min((before + done) / total, 0.999999)  # 1.0: every part handed out
                 while part_docs and len(pending) >= part_docs:
-                    if any_docs or not any_rejected:
-                        self._parsed(label)
                     yield pending[:part_docs]
                     pending = pending[part_docs:]
             before += size
             if any_docs or not any_rejected:
-                self._parsed(label)
+                self.parsed_files.append(label)
         self.fraction = 1.0
         if pending:
             yield pending
-
-    def _parsed(self, label: str) -> None:
-        if not self.parsed_files or self.parsed_files[-1] != label:
-            self.parsed_files.append(label)
 
 
 def ingest(
@@ -303,7 +298,7 @@ class _Run:
                 report.added += 1
         # A file with rejected records may have lost a paper only to a typo: what it no longer
         # yields stays stored (said in the report) until the file reads cleanly again.
-        incomplete = {r.where.rsplit(":", 1)[0] for r in report.rejected} & files
+        incomplete = {file_of(r.where) for r in report.rejected} & files
         obsolete = [i for i, s in previous.items() if i in replaced or s.source_file not in incomplete]
         report.kept = len(previous) - len(obsolete)
         report.removed = len(obsolete) - len(replaced)
