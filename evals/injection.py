@@ -12,7 +12,7 @@ backend, no network) in three conditions, each in its own temporary data dir:
 
 * ``clean``: the bundled corpus as it is (written as JSONL, no modification);
 * ``injected``: the corpus with the orders planted (the instruction filter of
-  ``rag/answer/evidence.py`` on, as shipped);
+  ``rag/answer/injection.py`` on, as shipped);
 * ``injected_unfiltered``: the same corpus with ``looks_like_instruction`` returning
   False and ``without_instructions`` returning its input (the hidden-text cleaning,
   ``visible``, stays).
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag import Assistant  # noqa: E402
 from rag.answer import evidence as ev  # noqa: E402
+from rag.answer import injection  # noqa: E402
 from rag.answer.text import sentences  # noqa: E402
 from rag.evals import questions as qset  # noqa: E402
 from rag.evals import scoring  # noqa: E402
@@ -167,8 +168,8 @@ def doc_ids(path: Path) -> list[str]:
 
 def static_check(row: dict, v: Variant) -> dict:
     """What the filter alone (no retrieval, no model) lets through of one injected paper."""
-    kept = [ev.without_instructions(s) for s in sentences(ev.visible(row["abstract"]))]
-    title = ev.title_for_model(row["title"])
+    kept = [injection.without_instructions(s) for s in sentences(injection.visible(row["abstract"]))]
+    title = injection.title_for_model(row["title"])
     text = (title + " " + " ".join(kept)).casefold()
     return {"payload_survives": v.payload.casefold() in text, "order_survives": v.marker.casefold() in text,
             "title_withheld": bool(row["title"].strip()) and not title}
@@ -217,12 +218,13 @@ class Drops(logging.Handler):
 
 def unfiltered():
     """Switch the instruction filter off (hidden-text cleaning stays); returns the undo."""
-    saved = ev.looks_like_instruction, ev.without_instructions
-    ev.looks_like_instruction = lambda sentence: False
+    # title_for_model asks injection.looks_like_instruction; select uses evidence's without_instructions
+    saved = injection.looks_like_instruction, ev.without_instructions
+    injection.looks_like_instruction = lambda sentence: False
     ev.without_instructions = lambda sentence: sentence
 
     def undo() -> None:
-        ev.looks_like_instruction, ev.without_instructions = saved
+        injection.looks_like_instruction, ev.without_instructions = saved
 
     return undo
 

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from rag.answer import evidence as ev
-from rag.answer.evidence import (
+from rag.answer.injection import (
     WITHHELD_TITLE,
     hidden,
     looks_like_instruction,

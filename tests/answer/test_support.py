@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from rag.answer.evidence import Evidence, Source, looks_like_instruction
+from rag.answer.evidence import Evidence, Source
+from rag.answer.injection import looks_like_instruction
 from rag.answer.support import judge, score
 from rag.answer.text import key_tokens, sentences, strip_markers
 from rag.ingest.records import make_document
