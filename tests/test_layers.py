@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rag"
-INTERFACES = {"rag.cli", "rag.server", "rag.mcp_server"}
+INTERFACES = {"rag.cli", "rag.server", "rag.mcp_server", "rag.mcp_stdio"}
 FORBIDDEN = {
     "rag.answer": INTERFACES | {"rag.assistant", "rag.evals"},
     "rag.retrieve": INTERFACES | {"rag.assistant", "rag.answer", "rag.evals", "rag.ingest"},

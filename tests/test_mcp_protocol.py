@@ -5,7 +5,7 @@ The SDK's client cannot send malformed messages, so these tests write raw lines 
 malformed request gets a one-line JSON-RPC error (with its id when one can be
 recovered, ``null`` otherwise), malformed notifications get nothing, no error echoes a
 long input, and the server keeps serving. The classification itself
-(:func:`rag.mcp_server.check_line`) is tested in-process, without a server.
+(:func:`rag.mcp_stdio.check_line`) is tested in-process, without a server.
 
 The server runs over an empty data dir (the tools then find nothing, which is all
 these tests need) with the hashing embedder and the fake LLM: no model is loaded.
@@ -22,7 +22,7 @@ import threading
 
 import pytest
 
-from rag.mcp_server import MESSAGE_CHARS, VALUE_CHARS, bounded, check_line, quote
+from rag.mcp_stdio import MESSAGE_CHARS, VALUE_CHARS, bounded, check_line, quote
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 MB = 1 << 20
